@@ -1,0 +1,120 @@
+//! `lad detect`: file mode.
+
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use lad::model::Model;
+use lad::sink::{ndjson, table};
+use lad::source::{read_records, FileFormat, Record};
+
+use super::{progress, show, ModelOpts};
+
+#[derive(Args, Debug)]
+pub struct DetectArgs {
+    /// Log files to score.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Train on this file instead of the first half of the input.
+    #[arg(long)]
+    pub train: Option<PathBuf>,
+    /// Input format.
+    #[arg(long, value_enum, default_value_t = FileFormat::Plain)]
+    pub format: FileFormat,
+    /// Field holding the message in NDJSON input.
+    #[arg(long, default_value = "message")]
+    pub message_field: String,
+    /// Where to write one NDJSON record per scored line (`-` for stdout).
+    #[arg(long, short, default_value = "lad-detect.ndjson")]
+    pub output: PathBuf,
+    /// How many of the top anomalies to print.
+    #[arg(long, default_value_t = 20)]
+    pub top: usize,
+    /// Use a saved model instead of training.
+    #[arg(long, conflicts_with = "train")]
+    pub model: Option<PathBuf>,
+    /// Save the trained model into this directory.
+    #[arg(long)]
+    pub save_model: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: ModelOpts,
+}
+
+pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
+    let mut inputs: Vec<(String, Record)> = Vec::new();
+    let mut skipped = 0usize;
+    for f in &a.files {
+        let (records, skips) = read_records(f, a.format, &a.message_field)?;
+        for s in &skips {
+            tracing::debug!(file = %show(f), line = s.line, reason = %s.reason, "line skipped");
+        }
+        skipped += skips.len();
+        inputs.extend(records.into_iter().map(|r| (show(f), r)));
+    }
+    if inputs.is_empty() {
+        anyhow::bail!("no messages in {:?} ({skipped} lines skipped): nothing to score", a.files);
+    }
+
+    let model = if let Some(dir) = &a.model {
+        Model::load(dir)?
+    } else {
+        let train: Vec<String> = match &a.train {
+            Some(t) => read_records(t, a.format, &a.message_field)?.0.into_iter().map(|r| r.message).collect(),
+            None => inputs[..inputs.len().div_ceil(2)].iter().map(|(_, r)| r.message.clone()).collect(),
+        };
+        let what = a.train.as_ref().map_or_else(|| "the first half of the input".to_string(), |t| show(t));
+        eprintln!("training on {} messages from {what}", train.len());
+        let (bar, mut cb) = progress::training_bar();
+        let model = Model::fit_with_progress(&train, &a.opts.params(), &mut cb)?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        model
+    };
+    if let Some(dir) = &a.save_model {
+        model.save(dir).with_context(|| format!("saving the model to {}", show(dir)))?;
+        eprintln!("model {} saved to {}", model.version(), show(dir));
+    }
+
+    let messages: Vec<&str> = inputs.iter().map(|(_, r)| r.message.as_str()).collect();
+    let scores = model.score(&messages);
+
+    let mut out: Box<dyn Write> = if a.output.as_os_str() == "-" {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(File::create(&a.output).with_context(|| format!("creating {}", show(&a.output)))?))
+    };
+    for ((file, r), s) in inputs.iter().zip(&scores) {
+        ndjson::write_record(&mut out, file, r.line, &r.message, s)?;
+    }
+    out.flush()?;
+    drop(out);
+
+    let mut order: Vec<usize> = (0..scores.len()).filter(|&i| scores[i].is_anomaly).collect();
+    order.sort_by(|&x, &y| scores[y].anomaly_score.total_cmp(&scores[x].anomaly_score).then(x.cmp(&y)));
+    let flagged = order.len();
+    let rows: Vec<table::Row<'_>> = order
+        .iter()
+        .take(a.top)
+        .map(|&i| table::Row {
+            score: scores[i].anomaly_score,
+            location: format!("{}:{}", inputs[i].0.rsplit('/').next().unwrap_or(""), inputs[i].1.line),
+            reason: scores[i].signals.explain(),
+            message: &inputs[i].1.message,
+        })
+        .collect();
+    if a.output.as_os_str() != "-" {
+        print!("{}", table::render(&rows, 100));
+        println!(
+            "\n{flagged} of {} messages flagged ({:.2} %), {skipped} lines skipped; model {}; all scores in {}",
+            scores.len(),
+            100.0 * flagged as f64 / scores.len() as f64,
+            model.version(),
+            show(&a.output)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,62 @@
+//! `lad eval`: the evaluation protocol of `../shared/data/README.md`.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use lad::eval::{evaluate, parse_block_labels};
+use lad::source::{read_records, FileFormat};
+
+use super::{show, ModelOpts};
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Labeled log file.
+    pub file: PathBuf,
+    /// bgl (label in the first field, also Thunderbird), hdfs (labels per block) or plain.
+    #[arg(long, value_enum, default_value_t = FileFormat::Bgl)]
+    pub format: FileFormat,
+    /// `BlockId,Label` CSV for --format hdfs.
+    #[arg(long)]
+    pub hdfs_labels: Option<PathBuf>,
+    /// Share of the file (from the start) used for training.
+    #[arg(long, default_value_t = 0.5)]
+    pub train_frac: f64,
+    /// Write every test line's score and signals as NDJSON here (for analysis).
+    #[arg(long)]
+    pub scores: Option<PathBuf>,
+    #[command(flatten)]
+    pub opts: ModelOpts,
+}
+
+pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
+    let (records, _) = read_records(&a.file, a.format, "message")?;
+    let labels = match &a.hdfs_labels {
+        Some(p) => Some(
+            parse_block_labels(&std::fs::read_to_string(p).with_context(|| format!("reading {}", show(p)))?)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", show(p)))?,
+        ),
+        None if a.format == FileFormat::Hdfs => anyhow::bail!("--format hdfs needs --hdfs-labels CSV"),
+        None => None,
+    };
+    let (report, scores) = evaluate(&records, a.train_frac, &a.opts.params(), labels.as_ref())?;
+    if let Some(path) = &a.scores {
+        let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
+        let n_train = report.n_train;
+        for (r, s) in records[n_train..].iter().zip(&scores) {
+            let label = match &labels {
+                Some(map) => r.blocks.iter().any(|b| map.get(b).copied().unwrap_or(false)),
+                None => r.label.unwrap_or(false),
+            };
+            serde_json::to_writer(&mut w, &serde_json::json!({
+                "line": r.line, "label": label, "is_anomaly": s.is_anomaly,
+                "anomaly_score": s.anomaly_score, "signals": s.signals, "message": r.message,
+            }))?;
+            w.write_all(b"\n")?;
+        }
+    }
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,124 @@
+use super::*;
+
+const MINIMAL: &str = "MG_DB: logs\nLOG_SOURCES:\n  syslog:\n    HOSTNAMES: [a, b]\n";
+
+fn err(yaml: &str) -> String {
+    match ServiceConfig::from_yaml_str(yaml) {
+        Ok(_) => panic!("accepted: {yaml}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn defaults() {
+    let c = ServiceConfig::from_yaml_str(MINIMAL).expect("valid");
+    assert_eq!(c.db, "logs");
+    assert_eq!(c.sources.len(), 2);
+    assert_eq!(c.message_field, "message");
+    assert_eq!(c.datetime_field, "received_at");
+    assert_eq!(c.hostname_field, "hostname");
+    assert_eq!(c.train_max_entries, 250_000);
+    assert_eq!(c.train_time_span, Duration::from_secs(2_592_000));
+    assert_eq!(c.batch_size, 1000);
+    assert_eq!(c.poll_interval, Duration::from_secs(10));
+    assert_eq!(c.state_collection, "lad_state");
+    assert_eq!(c.model_params.lof.neighbors, 100);
+    assert_eq!(c.model_params.lof.metric, Metric::Euclidean);
+    assert_eq!(c.retrain_schedule.as_str(), "0 0 0 * * *");
+    assert!(c.mongo.verify_cert);
+    assert_eq!(c.mongo.port, 27017);
+}
+
+#[test]
+fn original_readme_example_parses() {
+    let yaml = r#"
+STORAGE_DATASOURCE: mg
+STORAGE_DATASINK: mg
+MG_HOST: 172.17.18.83
+MG_PORT: 27017
+MG_USER: dbadmin
+MG_PASSWORD: password123
+MG_CA_CERT: /home/nadzya/Apps/log-anomaly-detector/config_files/LAD_CA.crt
+MG_VERIFY_CERT: true
+MODEL_BASE_DIR: "/opt/anomaly_detector/models/"
+MG_DB: "logstoredb"
+LOG_SOURCES:
+  network_logs:
+    HOSTNAMES:
+      - "cumulus"
+      - "EXOS-VM"
+      - "172.17.18.178"
+  web_logs:
+    HOSTNAMES:
+      - "dataform"
+MESSAGE_INDEX: "message"
+DATETIME_INDEX: "received_at"
+HOSTNAME_INDEX: "hostname"
+TRAIN_MAX_ENTRIES: 100000
+TRAIN_TIME_SPAN: 2592000
+"#;
+    let c = ServiceConfig::from_yaml_str(yaml).expect("valid");
+    assert_eq!(c.sources.len(), 4);
+    assert_eq!(c.mongo.host, "172.17.18.83");
+    assert_eq!(c.mongo.password.as_ref().map(Secret::expose), Some("password123"));
+    assert_eq!(c.train_max_entries, 100_000);
+    assert!(!format!("{c:?}").contains("password123"));
+}
+
+#[test]
+fn errors_name_the_key() {
+    assert_eq!(
+        err(&format!("{MINIMAL}LOF_NEIGHBORS: abc\n")),
+        "LOF_NEIGHBORS: expected a positive integer no larger than 100000, got \"abc\""
+    );
+    assert_eq!(err("LOG_SOURCES: {a: {HOSTNAMES: [x]}}"), "MG_DB: required key is missing");
+    assert_eq!(err("MG_DB: x"), "LOG_SOURCES: required key is missing");
+    assert!(err(&format!("{MINIMAL}LOF_METRIC: manhattan\n")).starts_with("LOF_METRIC: expected"));
+    assert!(err(&format!("{MINIMAL}MG_PORT: 70000\n")).starts_with("MG_PORT: expected"));
+    assert!(err(&format!("{MINIMAL}MG_VERIFY_CERT: maybe\n")).starts_with("MG_VERIFY_CERT:"));
+    assert!(err(&format!("{MINIMAL}RETRAIN_SCHEDULE: \"0 0 * * *\"\n"))
+        .starts_with("RETRAIN_SCHEDULE: expected a 6-field cron"));
+    assert!(err(&format!("{MINIMAL}STORAGE_DATASINK: es\n")).starts_with("STORAGE_DATASINK:"));
+    assert!(err(&format!("{MINIMAL}TRAIN_TIME_SPAN: -5\n")).starts_with("TRAIN_TIME_SPAN:"));
+    assert!(err("MG_DB: x\nLOG_SOURCES:\n  c:\n    HOSTNAMES: []\n")
+        .starts_with("LOG_SOURCES.c.HOSTNAMES: expected"));
+    assert!(err("MG_DB: x\nLOG_SOURCES: [a]\n").starts_with("LOG_SOURCES: expected"));
+    assert!(err("- a\n- b\n").starts_with("config file is not"));
+    assert!(err(&format!("{MINIMAL}MG_URI: http://x\n")).starts_with("MG_URI: expected"));
+}
+
+#[test]
+fn uri_error_is_redacted() {
+    let e = err(&format!("{MINIMAL}MG_URI: \"http://u:topsecret@h/\"\n"));
+    assert!(!e.contains("topsecret"), "{e}");
+}
+
+#[test]
+fn numeric_strings_and_legacy_keys() {
+    let c = ServiceConfig::from_yaml_str(
+        "MG_DB: x\nMG_COLLECTION: logs\nHOSTNAMES: [h1, 42]\nBATCH_SIZE: \"500\"\nMG_VERIFY_CERT: \"false\"\n",
+    )
+    .expect("valid");
+    assert_eq!(c.batch_size, 500);
+    assert!(!c.mongo.verify_cert);
+    assert!(c.sources.iter().any(|s| s.hostname == "42"));
+}
+
+#[test]
+fn path_components_are_safe_and_distinct() {
+    assert_eq!(path_component("web-01.example"), "web-01.example");
+    assert_eq!(path_component("a/b"), "a%2Fb");
+    assert_eq!(path_component(".."), "%2E%2E");
+    assert_eq!(path_component(""), "%00");
+    assert_ne!(path_component("a/b"), path_component("a_b"));
+}
+
+#[test]
+fn schedule_previous() {
+    let s = RetrainSchedule::parse("0 0 0 * * *").expect("valid");
+    let now = chrono::DateTime::parse_from_rfc3339("2024-05-02T13:00:00Z")
+        .expect("date")
+        .with_timezone(&chrono::Utc);
+    let prev = s.previous(now).expect("prev");
+    assert_eq!(prev.to_rfc3339(), "2024-05-02T00:00:00+00:00");
+}

@@ -1,0 +1,110 @@
+//! Severity words: what the log line itself says about how bad it is.
+//!
+//! Every log format shares a small vocabulary for trouble (`fatal`, `panic`, `failed`,
+//! `denied`, …). Alone it is a poor detector (hosts log `failed to resolve` all day), but
+//! combined with rarity it separates a new fatal error from a new harmless notice, which no
+//! purely statistical signal can.
+//!
+//! Many formats (log4j, Hadoop, Spark, BGL, Windows) carry an explicit level field written in
+//! capitals (`INFO`, `WARN`, `ERROR`, `FATAL`). When a message has one, the level decides:
+//! `INFO … parity error corrected` is a notice about an error, not an error. Otherwise the
+//! worst trouble word in the free text decides (matched case-insensitively).
+
+/// `(word, weight)`; a message scores the largest weight among its tokens.
+pub const LEXICON: &[(&str, f64)] = &[
+    // Loss of service or data.
+    ("fatal", 1.0),
+    ("panic", 1.0),
+    ("emerg", 1.0),
+    ("emergency", 1.0),
+    ("crit", 1.0),
+    ("critical", 1.0),
+    ("failure", 1.0),
+    ("failures", 1.0),
+    ("segfault", 1.0),
+    ("corrupt", 1.0),
+    ("corrupted", 1.0),
+    ("corruption", 1.0),
+    ("oom", 1.0),
+    // Something went wrong.
+    ("error", 0.6),
+    ("errors", 0.6),
+    ("err", 0.6),
+    ("failed", 0.6),
+    ("fail", 0.6),
+    ("fails", 0.6),
+    ("severe", 0.6),
+    ("severed", 0.6),
+    ("denied", 0.6),
+    ("refused", 0.6),
+    ("reset", 0.6),
+    ("abort", 0.6),
+    ("aborted", 0.6),
+    ("exception", 0.6),
+    ("unreachable", 0.6),
+    ("timeout", 0.6),
+    ("killed", 0.6),
+    ("violation", 0.6),
+    ("unauthorized", 0.6),
+    ("illegal", 0.6),
+    ("rejected", 0.6),
+    // Worth a look.
+    ("warn", 0.3),
+    ("warning", 0.3),
+    ("unable", 0.3),
+    ("cannot", 0.3),
+    ("lost", 0.3),
+    ("invalid", 0.3),
+];
+
+/// Explicit level fields (all capitals) and their severity.
+pub const LEVELS: &[(&str, f64)] = &[
+    ("EMERG", 1.0),
+    ("EMERGENCY", 1.0),
+    ("ALERT", 1.0),
+    ("CRIT", 1.0),
+    ("CRITICAL", 1.0),
+    ("FATAL", 1.0),
+    ("FAILURE", 1.0),
+    ("SEVERE", 1.0),
+    ("ERROR", 0.6),
+    ("ERR", 0.6),
+    ("WARN", 0.3),
+    ("WARNING", 0.3),
+    ("NOTICE", 0.0),
+    ("INFO", 0.0),
+    ("DEBUG", 0.0),
+    ("TRACE", 0.0),
+];
+
+/// Severity of a message's tokens in `[0, 1]`: its explicit level if it has one (the first),
+/// else its worst trouble word.
+pub fn severity<S: AsRef<str>>(tokens: &[S]) -> f64 {
+    if let Some(level) = tokens.iter().find_map(|t| LEVELS.iter().find(|(l, _)| *l == t.as_ref())) {
+        return level.1;
+    }
+    tokens
+        .iter()
+        .filter_map(|t| {
+            let t = t.as_ref();
+            LEXICON.iter().find(|(w, _)| w.eq_ignore_ascii_case(t)).map(|(_, s)| *s)
+        })
+        .fold(0.0, f64::max)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn takes_the_worst_word() {
+        assert_eq!(severity(&["kernel", "panic", "error"]), 1.0);
+        assert_eq!(severity(&["connection", "refused"]), 0.6);
+        assert_eq!(severity(&["session", "opened"]), 0.0);
+        assert_eq!(severity::<&str>(&[]), 0.0);
+        assert_eq!(severity(&["Kernel", "PANIC"]), 1.0);
+        // An explicit level wins over words in the text.
+        assert_eq!(severity(&["RAS", "KERNEL", "INFO", "parity", "error", "corrected"]), 0.0);
+        assert_eq!(severity(&["RAS", "APP", "FATAL", "ciod:", "failed"]), 1.0);
+    }
+}

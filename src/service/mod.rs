@@ -1,0 +1,208 @@
+//! Service mode (`lad run`): one worker per `(collection, hostname)` that trains a model on
+//! the host's recent messages, follows new documents and writes `is_anomaly`,
+//! `anomaly_score` and `lad_model_version` back into each of them.
+//!
+//! * [`run_cli`] — what `lad run --config FILE [--once]` calls: loads the config, installs
+//!   SIGINT/SIGTERM handlers, runs, exits 0 after a clean stop.
+//! * [`run`] / [`run_with`] — the service itself, stoppable through a future; tests pass
+//!   their own client (e.g. with command monitoring) through [`RunOptions`].
+//!
+//! Layout: [`doc`] classifies documents, `store` holds every MongoDB command a worker
+//! sends, `training` gets models, `worker` is the per-host loop, [`stats`] the counters.
+
+pub mod backoff;
+pub mod doc;
+pub mod stats;
+mod store;
+mod training;
+mod worker;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use tokio_cron_scheduler::{Job, JobScheduler};
+
+use crate::config::{LogSource, RetrainSchedule, ServiceConfig};
+use crate::mongo::MongoError;
+pub use backoff::Shutdown;
+pub use doc::SkipReason;
+pub use stats::{ServiceReport, WorkerReport, WorkerStats};
+pub use store::is_auth_error;
+pub use training::is_fresh;
+use worker::{run_worker, WorkerCtx};
+
+/// Why the service could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// Connecting failed in a way retrying will not fix (bad URI, CA file, credentials).
+    #[error(transparent)]
+    Mongo(#[from] MongoError),
+    /// The retrain scheduler could not be set up.
+    #[error("RETRAIN_SCHEDULE: cannot schedule retraining: {0}")]
+    Scheduler(String),
+}
+
+/// How to run.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Process the current backlog, then return (no retrain schedule, no waiting for
+    /// training data).
+    pub once: bool,
+    /// Use this client instead of connecting with `config.mongo` (tests add command
+    /// monitoring this way).
+    pub client: Option<mongodb::Client>,
+}
+
+/// Runs until `shutdown` resolves. See [`run_with`].
+pub async fn run(
+    config: ServiceConfig,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<ServiceReport, ServiceError> {
+    run_with(config, RunOptions::default(), shutdown).await
+}
+
+/// Runs the workers until `shutdown` resolves (or, with `once`, until the backlog is done).
+///
+/// On shutdown, workers finish the batch in flight (write + resume point), stop taking new
+/// ones and the per-worker reports are returned. A database that is down at start-up is not
+/// an error (workers retry with backoff); credentials the server rejects are.
+pub async fn run_with(
+    config: ServiceConfig,
+    opts: RunOptions,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<ServiceReport, ServiceError> {
+    let config = Arc::new(config);
+    let client = match opts.client {
+        Some(c) => c,
+        None => config.mongo.client().await?,
+    };
+    let target = config.mongo.display_target();
+    match crate::mongo::connection::ping(&client).await {
+        Ok(()) => tracing::info!(%target, db = %config.db, workers = config.sources.len(), "connected"),
+        Err(e) if is_auth_error(&e) => return Err(config.mongo.driver_error(e).into()),
+        Err(e) => tracing::warn!(%target, "MongoDB not reachable yet ({}); workers will retry", config.mongo.scrub(&e.to_string())),
+    }
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (retrain_tx, retrain_rx) = watch::channel(0u64);
+    let mut scheduler = if opts.once {
+        None
+    } else {
+        Some(start_scheduler(&config.retrain_schedule, retrain_tx.clone()).await?)
+    };
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let permits = Arc::new(Semaphore::new(cpus));
+
+    let spawn = |set: &mut JoinSet<WorkerReport>, map: &mut HashMap<tokio::task::Id, LogSource>, src: LogSource| {
+        let ctx = Arc::new(WorkerCtx::new(config.clone(), &client, src.clone(), opts.once, permits.clone()));
+        let h = set.spawn(run_worker(ctx, Shutdown::new(stop_rx.clone()), retrain_rx.clone()));
+        map.insert(h.id(), src);
+    };
+    let mut set = JoinSet::new();
+    let mut by_id = HashMap::new();
+    for src in &config.sources {
+        spawn(&mut set, &mut by_id, src.clone());
+    }
+
+    let mut reports = Vec::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    let mut stopping = false;
+    loop {
+        tokio::select! {
+            _ = &mut shutdown, if !stopping => {
+                tracing::info!("stop requested: finishing batches in flight");
+                stopping = true;
+                let _ = stop_tx.send(true);
+            }
+            joined = set.join_next_with_id() => match joined {
+                None => break,
+                Some(Ok((_, report))) => reports.push(report),
+                Some(Err(e)) => {
+                    let src = by_id.get(&e.id()).cloned();
+                    let Some(src) = src else { continue };
+                    tracing::error!(source = %src.key(), "worker crashed ({e}); this is a bug in lad");
+                    if stopping || opts.once {
+                        reports.push(WorkerReport { source: src, model_version: None, stats: WorkerStats::default(), failed: Some(e.to_string()) });
+                    } else {
+                        tracing::info!(source = %src.key(), "restarting the worker from its resume point in 10 s");
+                        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+                        spawn(&mut set, &mut by_id, src);
+                    }
+                }
+            }
+        }
+    }
+    if let Some(s) = scheduler.as_mut() {
+        let _ = s.shutdown().await;
+    }
+    drop(retrain_tx);
+    reports.sort_by(|a, b| a.source.cmp(&b.source));
+    Ok(ServiceReport { workers: reports })
+}
+
+/// Bumps the retrain counter every time the schedule fires (UTC).
+async fn start_scheduler(
+    schedule: &RetrainSchedule,
+    tx: watch::Sender<u64>,
+) -> Result<JobScheduler, ServiceError> {
+    let err = |e: tokio_cron_scheduler::JobSchedulerError| ServiceError::Scheduler(e.to_string());
+    let sched = JobScheduler::new().await.map_err(err)?;
+    let tx = Arc::new(tx);
+    let job = Job::new_async(schedule.as_str(), move |_id, _lock| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            tracing::info!("retrain schedule fired");
+            tx.send_modify(|g| *g = g.wrapping_add(1));
+        })
+    })
+    .map_err(err)?;
+    sched.add(job).await.map_err(err)?;
+    sched.start().await.map_err(err)?;
+    Ok(sched)
+}
+
+/// `lad run --config FILE [--once]`: load and validate the config (errors name the key),
+/// run until SIGINT/SIGTERM (or the backlog is done with `once`), log a summary.
+pub async fn run_cli(config_path: &Path, once: bool) -> anyhow::Result<()> {
+    let config = crate::config::load(config_path)
+        .with_context(|| format!("invalid configuration in {}", config_path.display()))?;
+    // Install the handlers before any work so an early signal is not lost.
+    #[cfg(unix)]
+    let shutdown = {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
+        async move {
+            tokio::select! {
+                _ = term.recv() => tracing::info!("SIGTERM received"),
+                _ = int.recv() => tracing::info!("SIGINT received"),
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let shutdown = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let report = run_with(config, RunOptions { once, client: None }, shutdown).await?;
+    for w in &report.workers {
+        let s = &w.stats;
+        tracing::info!(
+            source = %w.source.key(),
+            model = w.model_version.as_deref().unwrap_or("-"),
+            scored = s.scored,
+            anomalies = s.anomalies,
+            skipped = s.skipped_total(),
+            db_errors = s.db_errors,
+            "summary"
+        );
+    }
+    if let Some(w) = report.workers.iter().find(|w| w.failed.is_some()) {
+        anyhow::bail!("worker {} failed: {}", w.source.key(), w.failed.as_deref().unwrap_or(""));
+    }
+    Ok(())
+}

@@ -1,0 +1,184 @@
+//! Getting a model for a worker: a fresh one from disk, or a new one trained on the host's
+//! recent messages.
+//!
+//! Fitting runs on its own OS thread, not on tokio's blocking pool: a fit on 250,000
+//! messages can take minutes, and a detached thread neither delays process exit on
+//! SIGTERM (the runtime waits for blocking-pool tasks) nor takes a pool slot from scoring.
+//! A semaphore bounds how many fits run at once, so a midnight retrain of many hosts does
+//! not oversubscribe the CPUs.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use super::backoff::{Backoff, Shutdown};
+use super::worker::WorkerCtx;
+use crate::config::RetrainSchedule;
+use crate::model::{Model, ModelParams};
+
+/// Without a usable schedule history, a saved model younger than this is reused.
+const FALLBACK_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
+
+/// A saved model is fresh when no scheduled retrain has happened since it was trained
+/// (or, if the schedule has no previous occurrence, when it is younger than 24 h).
+pub fn is_fresh(
+    trained_at: DateTime<Utc>,
+    schedule: &RetrainSchedule,
+    now: DateTime<Utc>,
+) -> bool {
+    if trained_at > now + chrono::Duration::minutes(5) {
+        return false; // clock trouble: do not trust it
+    }
+    match schedule.previous(now) {
+        Some(prev) => trained_at >= prev,
+        None => now - trained_at < FALLBACK_MAX_AGE,
+    }
+}
+
+/// The model saved under the worker's directory, if it loads and is still fresh.
+pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<Model> {
+    let dir = ctx.config.model_dir(&ctx.source);
+    if !dir.exists() {
+        return None;
+    }
+    let d = dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || Model::load(&d)).await;
+    let model = match loaded {
+        Ok(Ok(m)) => m,
+        Ok(Err(e)) => {
+            tracing::warn!(source = %ctx.key, dir = %dir.display(), "cannot load saved model ({e}); training a new one");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(source = %ctx.key, dir = %dir.display(), "loading saved model failed ({e}); training a new one");
+            return None;
+        }
+    };
+    let now = Utc::now();
+    if is_fresh(model.trained_at(), &ctx.config.retrain_schedule, now) {
+        tracing::info!(source = %ctx.key, version = model.version(), trained_at = %model.trained_at(), "using saved model");
+        Some(model)
+    } else {
+        tracing::info!(source = %ctx.key, trained_at = %model.trained_at(), "saved model predates the last scheduled retrain; training a new one");
+        None
+    }
+}
+
+/// Fits on a dedicated thread and saves the model; panics inside the engine become errors.
+async fn fit_and_save(
+    messages: Vec<String>,
+    params: ModelParams,
+    dir: &Path,
+    key: &str,
+) -> Result<Model, String> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    let dir = dir.to_path_buf();
+    let key_owned = key.to_string();
+    std::thread::Builder::new()
+        .name("lad-train".into())
+        .spawn(move || {
+            let refs: Vec<&str> = messages.iter().map(String::as_str).collect();
+            let result = Model::fit(&refs, &params).map_err(|e| e.to_string());
+            if let Ok(m) = &result {
+                if let Err(e) = m.save(&dir) {
+                    tracing::error!(source = %key_owned, dir = %dir.display(), "cannot save model ({e}); it is used but will be retrained after a restart");
+                }
+            }
+            let _ = tx.send(result);
+        })
+        .map_err(|e| format!("cannot start training thread: {e}"))?;
+    rx.await
+        .map_err(|_| "the engine panicked during training".to_string())?
+}
+
+/// Trains a new model, retrying on database errors (with backoff) and on too little data
+/// (after `TRAIN_RETRY_INTERVAL`). `None` when stopping, or in `--once` mode when no model
+/// can be trained now.
+pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Arc<Model>> {
+    let cfg = &ctx.config;
+    let mut backoff = Backoff::default();
+    let retry = cfg.train_retry_interval;
+    loop {
+        if shutdown.is_set() {
+            return None;
+        }
+        let end = Utc::now();
+        let span = chrono::Duration::from_std(cfg.train_time_span).unwrap_or(chrono::Duration::MAX);
+        let start = end.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let messages = match ctx.store.training_messages(start, end, cfg.train_max_entries).await {
+            Ok(m) => m,
+            Err(e) => {
+                ctx.db_error("loading training messages", &e, &mut backoff, shutdown)
+                    .await?;
+                continue;
+            }
+        };
+        backoff.reset();
+        if (messages.len() as u64) < cfg.min_train_entries {
+            let n = messages.len();
+            let min = cfg.min_train_entries;
+            if ctx.once {
+                tracing::warn!(source = %ctx.key, "only {n} usable training messages since {start} (MIN_TRAIN_ENTRIES = {min}); nothing scored for this host");
+                return None;
+            }
+            tracing::warn!(source = %ctx.key, "only {n} usable training messages since {start} (MIN_TRAIN_ENTRIES = {min}); retrying in {}", secs(retry));
+            if shutdown.sleep(retry).await {
+                return None;
+            }
+            continue;
+        }
+        let permit = tokio::select! {
+            p = ctx.train_permits.clone().acquire_owned() => p.ok()?,
+            _ = shutdown.wait() => return None,
+        };
+        let n = messages.len();
+        let t0 = Instant::now();
+        tracing::info!(source = %ctx.key, messages = n, "training");
+        let dir = cfg.model_dir(&ctx.source);
+        let result = fit_and_save(messages, cfg.model_params.clone(), &dir, &ctx.key).await;
+        drop(permit);
+        match result {
+            Ok(model) => {
+                tracing::info!(source = %ctx.key, version = model.version(), messages = n, secs = t0.elapsed().as_secs_f64(), "model trained");
+                ctx.stats_mut(|s| s.trainings += 1);
+                return Some(Arc::new(model));
+            }
+            Err(e) if ctx.once => {
+                tracing::error!(source = %ctx.key, "training failed: {e}");
+                return None;
+            }
+            Err(e) => {
+                tracing::error!(source = %ctx.key, "training failed: {e}; retrying in {}", secs(retry));
+                if shutdown.sleep(retry).await {
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+fn secs(d: Duration) -> String {
+    format!("{:.1}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s)
+            .expect("date")
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn fresh_means_after_last_scheduled_retrain() {
+        let daily = RetrainSchedule::parse("0 0 0 * * *").expect("cron");
+        let now = t("2024-05-02T13:00:00Z");
+        assert!(is_fresh(t("2024-05-02T00:30:00Z"), &daily, now));
+        assert!(!is_fresh(t("2024-05-01T23:00:00Z"), &daily, now));
+        assert!(!is_fresh(t("2024-05-03T00:00:00Z"), &daily, now));
+    }
+}

@@ -1,0 +1,5 @@
+//! Sources: where records come from. Files here; MongoDB documents in [`crate::mongo`].
+
+pub mod file;
+
+pub use file::{read_records, FileFormat, Record, SourceError, Skipped};
