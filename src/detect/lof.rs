@@ -171,3 +171,51 @@ impl Lof {
         mean_lrd_o / lrd_p
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values from scikit-learn 1.x (`LocalOutlierFactor(n_neighbors=3, novelty=True)`), on
+    /// points and queries without distance ties (ties make the neighbour set arbitrary):
+    /// ```text
+    /// X = [[0,0],[.1,1.05],[1.2,0],[1,.9],[.5,.44],[3,3.3],[.2,.8],[.93,.1]]
+    /// Q = [[.52,.61],[2,2.2],[5,4.5],[.03,.47]]
+    /// -lof.fit(X).score_samples(Q)  → [0.94880463, 2.38648619, 4.62573312, 0.9827307]
+    /// -lof.negative_outlier_factor_ → [0.99466681, 1.01943241, 1.06120217, 0.93836512,
+    ///                                   1.05960391, 4.44699133, 0.98438847, 0.97507621]
+    /// ```
+    /// The 2-d points are padded with zeros to the index's smallest dimension (8), which leaves
+    /// every distance unchanged.
+    #[test]
+    fn matches_scikit_learn() {
+        let pts: [[f32; 2]; 8] = [[0., 0.], [0.1, 1.05], [1.2, 0.], [1., 0.9], [0.5, 0.44], [3., 3.3], [0.2, 0.8], [0.93, 0.1]];
+        let pad = |p: [f32; 2]| {
+            let mut v = vec![0f32; 8];
+            v[..2].copy_from_slice(&p);
+            v
+        };
+        let x: Vec<f32> = pts.iter().flat_map(|&p| pad(p)).collect();
+        let lof = Lof::fit(LofParams { neighbors: 3, metric: Metric::Euclidean }, 8, &x).unwrap();
+        let expected_q = [0.94880463, 2.38648619, 4.62573312, 0.9827307];
+        for (q, e) in [[0.52, 0.61], [2., 2.2], [5., 4.5], [0.03, 0.47]].iter().zip(expected_q) {
+            let got = lof.score(&pad(*q));
+            assert!((got - e).abs() < 1e-5, "query {q:?}: {got} vs {e}");
+        }
+        let expected_train = [0.99466681, 1.01943241, 1.06120217, 0.93836512, 1.05960391, 4.44699133, 0.98438847, 0.97507621];
+        for (p, e) in pts.iter().zip(expected_train) {
+            let got = lof.score_training(&pad(*p));
+            assert!((got - e).abs() < 1e-5, "train {p:?}: {got} vs {e}");
+        }
+    }
+
+    #[test]
+    fn duplicates_do_not_explode() {
+        let mut x = vec![0f32; 8 * 500];
+        x.extend([1.0, 0., 0., 0., 0., 0., 0., 0.]);
+        let lof = Lof::fit(LofParams::default(), 8, &x).unwrap();
+        assert_eq!(lof.distinct_points(), 2);
+        let s = lof.score(&[0.0; 8]);
+        assert!(s.is_finite() && s < 10.0, "{s}");
+    }
+}

@@ -76,12 +76,21 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn masked(message: &str, out: &mut Vec<String>) {
-    for word in message.split(|c: char| !is_word_char(c)) {
-        let word = word.trim_matches(|c: char| matches!(c, '.' | ':' | '-' | '+' | '*' | '#' | '~'));
-        if word.is_empty() {
-            continue;
+    for chunk in message.split_whitespace() {
+        // A URL keeps its query string (`?a=1&b=2`) instead of falling apart into words.
+        if chunk.contains("://") {
+            out.push("<url>".into());
+        } else {
+            for word in chunk.split(|c: char| !is_word_char(c)) {
+                let word = word.trim_matches(|c: char| matches!(c, '.' | ':' | '-' | '+' | '*' | '#' | '~'));
+                if !word.is_empty() {
+                    out.push(mask_word(word));
+                }
+                if out.len() == MAX_TOKENS {
+                    return;
+                }
+            }
         }
-        out.push(mask_word(word));
         if out.len() == MAX_TOKENS {
             return;
         }

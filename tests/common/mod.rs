@@ -1,0 +1,274 @@
+//! Shared helpers for the service-mode integration tests.
+//!
+//! The tests talk to a real MongoDB-wire server over TCP whose URI comes from
+//! `LAD_TEST_MONGO_URI` (`scripts/test.sh` starts one). Without it every test prints why and
+//! returns, so a bare `cargo test` passes. Each test uses its own database.
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use mongodb::bson::{doc, Bson, Document};
+use mongodb::event::command::CommandEvent;
+use mongodb::event::EventHandler;
+use mongodb::options::ClientOptions;
+use mongodb::{Client, Collection};
+
+/// The test server's URI, or `None` after printing why the test is skipped.
+pub fn mongo_uri(test: &str) -> Option<String> {
+    match std::env::var("LAD_TEST_MONGO_URI") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            eprintln!(
+                "SKIPPED {test}: LAD_TEST_MONGO_URI is not set; run scripts/test.sh (it starts a \
+                 throwaway MongoDB-compatible server) or point the variable at a MongoDB server"
+            );
+            None
+        }
+    }
+}
+
+/// A database name unique to this test and run, so tests can share a server in parallel.
+pub fn unique_db(test: &str) -> String {
+    let nanos = Utc::now().timestamp_subsec_nanos();
+    format!("ladt_{test}_{}_{nanos}", std::process::id())
+}
+
+/// One command as seen by the driver's command monitoring.
+#[derive(Debug, Clone)]
+pub struct SeenCommand {
+    pub name: String,
+    pub db: String,
+    /// Target collection (first value of the command document, when a string).
+    pub target: String,
+    /// Number of update statements (for `update`).
+    pub statements: usize,
+    /// Filter `_id`s of the update statements.
+    pub ids: Vec<Bson>,
+    /// Documents in the reply's `firstBatch`/`nextBatch` (for `find`/`getMore`).
+    pub returned: usize,
+    request_id: i32,
+}
+
+/// Records every command the client sends.
+#[derive(Clone, Default)]
+pub struct CommandLog(pub Arc<Mutex<Vec<SeenCommand>>>);
+
+impl CommandLog {
+    pub fn take(&self) -> Vec<SeenCommand> {
+        std::mem::take(&mut *self.0.lock().expect("lock"))
+    }
+}
+
+/// A client with command monitoring feeding `log`.
+pub async fn monitored_client(uri: &str, log: &CommandLog) -> Client {
+    let mut opts = ClientOptions::parse(uri).await.expect("parse test uri");
+    let sink = log.0.clone();
+    opts.command_event_handler = Some(EventHandler::callback(move |ev: CommandEvent| {
+        if let CommandEvent::Succeeded(ok) = &ev {
+            let cursor = ok.reply.get_document("cursor").ok();
+            let n = cursor
+                .and_then(|c| c.get_array("firstBatch").or_else(|_| c.get_array("nextBatch")).ok())
+                .map_or(0, Vec::len);
+            if let Ok(mut g) = sink.lock() {
+                if let Some(c) = g.iter_mut().rev().find(|c| c.request_id == ok.request_id) {
+                    c.returned = n;
+                }
+            }
+        }
+        if let CommandEvent::Started(s) = ev {
+            let target = s
+                .command
+                .iter()
+                .next()
+                .and_then(|(_, v)| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            let mut statements = 0;
+            let mut ids = Vec::new();
+            if s.command_name == "update" {
+                if let Ok(ups) = s.command.get_array("updates") {
+                    statements = ups.len();
+                    for u in ups {
+                        if let Some(id) = u
+                            .as_document()
+                            .and_then(|d| d.get_document("q").ok())
+                            .and_then(|q| q.get("_id"))
+                        {
+                            ids.push(id.clone());
+                        }
+                    }
+                }
+            }
+            if let Ok(mut g) = sink.lock() {
+                g.push(SeenCommand {
+                    name: s.command_name.clone(),
+                    db: s.db.clone(),
+                    target,
+                    statements,
+                    ids,
+                    returned: 0,
+                    request_id: s.request_id,
+                });
+            }
+        }
+    }));
+    opts.server_selection_timeout = Some(Duration::from_secs(10));
+    Client::with_options(opts).expect("client")
+}
+
+/// A plain client for fixtures and assertions.
+pub async fn client(uri: &str) -> Client {
+    let mut opts = ClientOptions::parse(uri).await.expect("parse test uri");
+    opts.server_selection_timeout = Some(Duration::from_secs(10));
+    Client::with_options(opts).expect("client")
+}
+
+/// YAML for a config against `uri`/`db` with the given `(collection, [hosts])`.
+pub fn yaml(uri: &str, db: &str, model_dir: &std::path::Path, sources: &[(&str, &[&str])], extra: &str) -> String {
+    let mut s = format!(
+        "MG_URI: \"{uri}\"\nMG_DB: {db}\nMODEL_BASE_DIR: \"{}\"\nPOLL_INTERVAL: 1\n\
+         LATE_ARRIVAL_GRACE: 0\nMG_SERVER_SELECTION_TIMEOUT: 5\nMG_CONNECT_TIMEOUT: 5\nLOG_SOURCES:\n",
+        model_dir.display()
+    );
+    for (coll, hosts) in sources {
+        s.push_str(&format!("  {coll}:\n    HOSTNAMES:\n"));
+        for h in *hosts {
+            s.push_str(&format!("      - \"{h}\"\n"));
+        }
+    }
+    s.push_str(extra);
+    s
+}
+
+pub fn config(yaml: &str) -> lad::config::ServiceConfig {
+    lad::config::ServiceConfig::from_yaml_str(yaml).expect("test config is valid")
+}
+
+/// Small deterministic generator (xorshift), so fixtures are the same on every run.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Self {
+        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn ip(&mut self) -> String {
+        format!("10.{}.{}.{}", self.below(256), self.below(256), self.below(254) + 1)
+    }
+}
+
+const USERS: &[&str] = &["root", "deploy", "alice", "bob", "backup"];
+
+/// A syslog-like normal message from one of ten templates.
+pub fn normal_message(r: &mut Rng) -> String {
+    let pid = 1000 + r.below(60000);
+    let user = USERS[r.below(USERS.len() as u64) as usize];
+    match r.below(10) {
+        0 => format!("sshd[{pid}]: Accepted publickey for {user} from {} port {} ssh2", r.ip(), 30000 + r.below(30000)),
+        1 => format!("CRON[{pid}]: pam_unix(cron:session): session opened for user {user} by (uid=0)"),
+        2 => format!("CRON[{pid}]: pam_unix(cron:session): session closed for user {user}"),
+        3 => format!("systemd[1]: Started Session {} of user {user}.", r.below(5000)),
+        4 => format!("systemd-logind[{pid}]: New session {} of user {user}.", r.below(5000)),
+        5 => format!("dhclient[{pid}]: DHCPREQUEST on eth0 to {} port 67", r.ip()),
+        6 => format!("dhclient[{pid}]: DHCPACK from {}", r.ip()),
+        7 => format!("nginx: {} - - \"GET /api/v1/items/{} HTTP/1.1\" 200 {}", r.ip(), r.below(100000), r.below(90000)),
+        8 => format!("postfix/smtpd[{pid}]: connect from unknown[{}]", r.ip()),
+        _ => format!("postfix/smtpd[{pid}]: disconnect from unknown[{}] ehlo=1 mail=1 rcpt=1 data=1 quit=1 commands=5", r.ip()),
+    }
+}
+
+/// A message unlike anything in [`normal_message`].
+pub fn anomalous_message(r: &mut Rng) -> String {
+    let pid = 1000 + r.below(60000);
+    match r.below(5) {
+        0 => format!("kernel: Out of memory: Kill process {pid} (java) score 900 or sacrifice child"),
+        1 => "FATAL panic: runtime error: invalid memory address or nil pointer dereference".into(),
+        2 => format!("kernel: EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{pid}: comm ls: reading directory lblock 0"),
+        3 => format!("app[{pid}]: segfault at 0000000000000010 ip 00007f3c8b2e1d80 error 4 in libc.so.6"),
+        _ => "mdadm: DegradedArray event detected on md device /dev/md0".into(),
+    }
+}
+
+/// `n` documents for `host` with timestamps spread evenly over `[start, end)`, about
+/// `anomaly_every`-th of them anomalous (marked `injected: true` for the assertions).
+pub fn fixture(host: &str, n: usize, start: DateTime<Utc>, end: DateTime<Utc>, anomaly_every: u64, seed: u64) -> Vec<Document> {
+    let mut r = Rng::new(seed);
+    let step = (end - start).num_milliseconds().max(1) / n.max(1) as i64;
+    (0..n)
+        .map(|i| {
+            let injected = anomaly_every > 0 && r.below(anomaly_every) == 0;
+            let msg = if injected { anomalous_message(&mut r) } else { normal_message(&mut r) };
+            let t = start + chrono::Duration::milliseconds(step * i as i64);
+            doc! {
+                "hostname": host,
+                "received_at": mongodb::bson::DateTime::from_millis(t.timestamp_millis()),
+                "message": msg,
+                "injected": injected,
+            }
+        })
+        .collect()
+}
+
+pub async fn insert(coll: &Collection<Document>, docs: Vec<Document>) {
+    for chunk in docs.chunks(1000) {
+        coll.insert_many(chunk.to_vec()).await.expect("insert fixtures");
+    }
+}
+
+pub async fn count(coll: &Collection<Document>, filter: Document) -> u64 {
+    coll.count_documents(filter).await.expect("count")
+}
+
+/// Polls `check` every 500 ms until it returns true or `timeout` passes.
+pub async fn wait_until<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let t0 = Instant::now();
+    while t0.elapsed() < timeout {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    false
+}
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// Stop/start of the test server, when the harness provides it.
+pub struct ServerCtl(String);
+
+impl ServerCtl {
+    pub fn from_env(test: &str) -> Option<Self> {
+        match std::env::var("LAD_TEST_MONGO_CTL") {
+            Ok(c) if !c.is_empty() => Some(Self(c)),
+            _ => {
+                eprintln!("SKIPPED {test}: LAD_TEST_MONGO_CTL is not set (scripts/test.sh sets it for the server it starts)");
+                None
+            }
+        }
+    }
+    pub fn run(&self, cmd: &str) {
+        let out = std::process::Command::new(&self.0).arg(cmd).output().expect("run server control script");
+        assert!(out.status.success(), "{} {cmd} failed: {}", self.0, String::from_utf8_lossy(&out.stderr));
+    }
+}

@@ -1,0 +1,83 @@
+//! (a) Three hosts in two collections: after `--once`, every document in the training
+//! window carries `is_anomaly`, `anomaly_score` and `lad_model_version`; most injected
+//! anomalies are flagged and few normal messages are.
+
+mod common;
+
+use std::time::Instant;
+
+use chrono::{Duration, Utc};
+use common::*;
+use futures_util::TryStreamExt;
+use lad::service::{run_with, RunOptions};
+use mongodb::bson::{doc, Document};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backlog_of_three_hosts_is_scored() {
+    let Some(uri) = mongo_uri("backlog_of_three_hosts_is_scored") else { return };
+    init_tracing();
+    let db_name = unique_db("backlog");
+    let client = client(&uri).await;
+    let db = client.database(&db_name);
+    let models = tempfile::tempdir().expect("tempdir");
+
+    let now = Utc::now();
+    let hosts = [("syslog", "web-01", 1000, 11), ("syslog", "db-01", 1000, 12), ("network", "core-sw", 1000, 13)];
+    let t0 = Instant::now();
+    for (coll, host, n, seed) in hosts {
+        let docs = fixture(host, n, now - Duration::hours(6), now - Duration::minutes(1), 100, seed);
+        insert(&db.collection(coll), docs).await;
+    }
+    // A document of another host in the same collection must stay untouched.
+    insert(&db.collection("syslog"), fixture("not-configured", 20, now - Duration::hours(1), now, 0, 14)).await;
+    eprintln!("fixtures inserted in {:.1}s", t0.elapsed().as_secs_f64());
+
+    let cfg = config(&yaml(&uri, &db_name, models.path(), &[("syslog", &["web-01", "db-01"]), ("network", &["core-sw"])], ""));
+    let t1 = Instant::now();
+    let report = run_with(cfg, RunOptions { once: true, client: None }, std::future::pending())
+        .await
+        .expect("service run");
+    eprintln!("service --once took {:.1}s", t1.elapsed().as_secs_f64());
+
+    assert_eq!(report.workers.len(), 3);
+    for w in &report.workers {
+        assert!(w.failed.is_none(), "{w:?}");
+        assert_eq!(w.stats.scored, 1000, "{}: {:?}", w.source.key(), w.stats);
+        assert_eq!(w.stats.skipped_total(), 0);
+        assert!(w.model_version.is_some());
+    }
+
+    let (mut tp, mut fp, mut anomalies, mut normals) = (0u64, 0u64, 0u64, 0u64);
+    for (coll, host, n, _) in hosts {
+        let c = db.collection::<Document>(coll);
+        let base = doc! {"hostname": host};
+        assert_eq!(count(&c, base.clone()).await, n as u64);
+        let mut scored = base.clone();
+        scored.insert("is_anomaly", doc! {"$in": [0, 1]});
+        scored.insert("anomaly_score", doc! {"$type": "double"});
+        scored.insert("lad_model_version", doc! {"$type": "string"});
+        assert_eq!(count(&c, scored).await, n as u64, "{coll}/{host}: not every document scored");
+        let docs: Vec<Document> = c.find(base).await.expect("find").try_collect().await.expect("docs");
+        for d in docs {
+            let flagged = d.get_i32("is_anomaly").expect("is_anomaly is an int32") == 1;
+            if d.get_bool("injected").unwrap_or(false) {
+                anomalies += 1;
+                tp += u64::from(flagged);
+            } else {
+                normals += 1;
+                fp += u64::from(flagged);
+            }
+        }
+    }
+    let untouched = count(&db.collection("syslog"), doc! {"hostname": "not-configured", "is_anomaly": {"$exists": true}}).await;
+    assert_eq!(untouched, 0, "a host that is not configured was scored");
+    eprintln!("injected anomalies flagged: {tp}/{anomalies}; normal messages flagged: {fp}/{normals}");
+    assert!(anomalies >= 15, "fixture should hold some anomalies");
+    assert!(tp * 10 >= anomalies * 7, "only {tp} of {anomalies} injected anomalies flagged");
+    assert!(fp * 20 <= normals, "{fp} of {normals} normal messages flagged");
+
+    // The state documents record where each worker stands.
+    let states = count(&db.collection("lad_state"), doc! {}).await;
+    assert_eq!(states, 3);
+    db.drop().await.expect("drop test db");
+}
