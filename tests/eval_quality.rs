@@ -8,7 +8,9 @@ use lad::model::ModelParams;
 use lad::source::{read_records, FileFormat};
 
 fn sample(name: &str) -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name)
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("samples")
+        .join(name)
 }
 
 #[test]
@@ -21,16 +23,27 @@ fn bgl_2k_chronological_split() {
     assert!(r.recall > 0.95, "recall {}", r.recall);
     // The original LAD: F1 0.05, ROC-AUC 0.60.
     let original = ModelParams {
-        ensemble: lad::detect::ensemble::EnsembleParams { rule: lad::detect::ensemble::Rule::Original, ..Default::default() },
+        ensemble: lad::detect::ensemble::EnsembleParams {
+            rule: lad::detect::ensemble::Rule::Original,
+            ..Default::default()
+        },
         ..Default::default()
     };
     let (o, _) = evaluate(&records, 0.5, &original, None).unwrap();
-    assert!(r.f1 > o.f1 + 0.2 && r.roc_auc > o.roc_auc, "ours {} / {}, original rule {} / {}", r.f1, r.roc_auc, o.f1, o.roc_auc);
+    assert!(
+        r.f1 > o.f1 + 0.2 && r.roc_auc > o.roc_auc,
+        "ours {} / {}, original rule {} / {}",
+        r.f1,
+        r.roc_auc,
+        o.f1,
+        o.roc_auc
+    );
 }
 
 #[test]
 fn thunderbird_2k_flags_at_most_one_percent() {
-    let (records, _) = read_records(&sample("Thunderbird_2k.log"), FileFormat::Bgl, "message").unwrap();
+    let (records, _) =
+        read_records(&sample("Thunderbird_2k.log"), FileFormat::Bgl, "message").unwrap();
     let (r, _) = evaluate(&records, 0.5, &ModelParams::default(), None).unwrap();
     assert!(r.flagged_rate <= 0.01, "flagged_rate {}", r.flagged_rate);
 }

@@ -6,10 +6,21 @@ fn corpus() -> Vec<String> {
     let mut v = Vec::new();
     for i in 0..600 {
         v.push(match i % 4 {
-            0 => format!("sshd[{}]: session opened for user u{} by (uid=0)", 1000 + i, i % 9),
+            0 => format!(
+                "sshd[{}]: session opened for user u{} by (uid=0)",
+                1000 + i,
+                i % 9
+            ),
             1 => format!("sshd[{}]: session closed for user u{}", 1000 + i, i % 9),
-            2 => format!("CRON[{}]: (root) CMD (run-parts /etc/cron.hourly)", 2000 + i),
-            _ => format!("kernel: eth0 link up at {} Mbps, rx {} packets", 100 * (i % 3 + 1), i * 17),
+            2 => format!(
+                "CRON[{}]: (root) CMD (run-parts /etc/cron.hourly)",
+                2000 + i
+            ),
+            _ => format!(
+                "kernel: eth0 link up at {} Mbps, rx {} packets",
+                100 * (i % 3 + 1),
+                i * 17
+            ),
         });
     }
     v
@@ -57,9 +68,19 @@ fn same_seed_same_scores_other_seed_other_vectors() {
         assert_eq!(x.signals.ae_error.to_bits(), y.signals.ae_error.to_bits());
         assert_eq!(x.anomaly_score.to_bits(), y.anomaly_score.to_bits());
     }
-    let c = Model::fit(&corpus(), &ModelParams { seed: 7, ..ModelParams::default() }).unwrap();
+    let c = Model::fit(
+        &corpus(),
+        &ModelParams {
+            seed: 7,
+            ..ModelParams::default()
+        },
+    )
+    .unwrap();
     assert_ne!(c.version(), a.version());
-    assert_ne!(c.score(&probes())[4].signals.ae_error.to_bits(), sa[4].signals.ae_error.to_bits());
+    assert_ne!(
+        c.score(&probes())[4].signals.ae_error.to_bits(),
+        sa[4].signals.ae_error.to_bits()
+    );
 }
 
 #[test]
@@ -80,7 +101,9 @@ fn corrupt_or_foreign_models_are_clear_errors() {
 
     model.save(dir.path()).unwrap();
     let manifest = dir.path().join("manifest.json");
-    let m = std::fs::read_to_string(&manifest).unwrap().replace("\"format_version\": 1", "\"format_version\": 99");
+    let m = std::fs::read_to_string(&manifest)
+        .unwrap()
+        .replace("\"format_version\": 1", "\"format_version\": 99");
     std::fs::write(&manifest, m).unwrap();
     let err = Model::load(dir.path()).unwrap_err();
     assert!(matches!(err, ModelError::FormatMismatch { .. }), "{err}");
@@ -90,16 +113,27 @@ fn corrupt_or_foreign_models_are_clear_errors() {
     assert!(Model::load(dir.path()).is_err());
 
     std::fs::write(&manifest, b"\x00\xff garbage").unwrap();
-    assert!(matches!(Model::load(dir.path()).unwrap_err(), ModelError::Corrupt { .. }));
+    assert!(matches!(
+        Model::load(dir.path()).unwrap_err(),
+        ModelError::Corrupt { .. }
+    ));
 }
 
 #[test]
 fn hostile_training_data_and_bad_params() {
-    let weird = vec!["".to_string(), "1234".into(), "\u{fffd}\u{fffd}".into(), "x".repeat(3_000_000)];
+    let weird = vec![
+        "".to_string(),
+        "1234".into(),
+        "\u{fffd}\u{fffd}".into(),
+        "x".repeat(3_000_000),
+    ];
     let m = Model::fit(&weird, &ModelParams::default()).unwrap();
     assert_eq!(m.score(&weird).len(), 4);
     let none: Vec<String> = Vec::new();
-    assert!(matches!(Model::fit(&none, &ModelParams::default()), Err(ModelError::NoTrainingData)));
+    assert!(matches!(
+        Model::fit(&none, &ModelParams::default()),
+        Err(ModelError::NoTrainingData)
+    ));
     let mut p = ModelParams::default();
     p.embed.dim = 7;
     let err = Model::fit(&corpus(), &p).unwrap_err();

@@ -14,7 +14,9 @@ use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_of_three_hosts_is_scored() {
-    let Some(uri) = mongo_uri("backlog_of_three_hosts_is_scored") else { return };
+    let Some(uri) = mongo_uri("backlog_of_three_hosts_is_scored") else {
+        return;
+    };
     init_tracing();
     let db_name = unique_db("backlog");
     let client = client(&uri).await;
@@ -22,21 +24,49 @@ async fn backlog_of_three_hosts_is_scored() {
     let models = tempfile::tempdir().expect("tempdir");
 
     let now = Utc::now();
-    let hosts = [("syslog", "web-01", 1000, 11), ("syslog", "db-01", 1000, 12), ("network", "core-sw", 1000, 13)];
+    let hosts = [
+        ("syslog", "web-01", 1000, 11),
+        ("syslog", "db-01", 1000, 12),
+        ("network", "core-sw", 1000, 13),
+    ];
     let t0 = Instant::now();
     for (coll, host, n, seed) in hosts {
-        let docs = fixture(host, n, now - Duration::hours(6), now - Duration::minutes(1), 100, seed);
+        let docs = fixture(
+            host,
+            n,
+            now - Duration::hours(6),
+            now - Duration::minutes(1),
+            100,
+            seed,
+        );
         insert(&db.collection(coll), docs).await;
     }
     // A document of another host in the same collection must stay untouched.
-    insert(&db.collection("syslog"), fixture("not-configured", 20, now - Duration::hours(1), now, 0, 14)).await;
+    insert(
+        &db.collection("syslog"),
+        fixture("not-configured", 20, now - Duration::hours(1), now, 0, 14),
+    )
+    .await;
     eprintln!("fixtures inserted in {:.1}s", t0.elapsed().as_secs_f64());
 
-    let cfg = config(&yaml(&uri, &db_name, models.path(), &[("syslog", &["web-01", "db-01"]), ("network", &["core-sw"])], ""));
+    let cfg = config(&yaml(
+        &uri,
+        &db_name,
+        models.path(),
+        &[("syslog", &["web-01", "db-01"]), ("network", &["core-sw"])],
+        "",
+    ));
     let t1 = Instant::now();
-    let report = run_with(cfg, RunOptions { once: true, client: None }, std::future::pending())
-        .await
-        .expect("service run");
+    let report = run_with(
+        cfg,
+        RunOptions {
+            once: true,
+            client: None,
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect("service run");
     eprintln!("service --once took {:.1}s", t1.elapsed().as_secs_f64());
 
     assert_eq!(report.workers.len(), 3);
@@ -56,8 +86,18 @@ async fn backlog_of_three_hosts_is_scored() {
         scored.insert("is_anomaly", doc! {"$in": [0, 1]});
         scored.insert("anomaly_score", doc! {"$type": "double"});
         scored.insert("lad_model_version", doc! {"$type": "string"});
-        assert_eq!(count(&c, scored).await, n as u64, "{coll}/{host}: not every document scored");
-        let docs: Vec<Document> = c.find(base).await.expect("find").try_collect().await.expect("docs");
+        assert_eq!(
+            count(&c, scored).await,
+            n as u64,
+            "{coll}/{host}: not every document scored"
+        );
+        let docs: Vec<Document> = c
+            .find(base)
+            .await
+            .expect("find")
+            .try_collect()
+            .await
+            .expect("docs");
         for d in docs {
             let flagged = d.get_i32("is_anomaly").expect("is_anomaly is an int32") == 1;
             if d.get_bool("injected").unwrap_or(false) {
@@ -69,12 +109,24 @@ async fn backlog_of_three_hosts_is_scored() {
             }
         }
     }
-    let untouched = count(&db.collection("syslog"), doc! {"hostname": "not-configured", "is_anomaly": {"$exists": true}}).await;
+    let untouched = count(
+        &db.collection("syslog"),
+        doc! {"hostname": "not-configured", "is_anomaly": {"$exists": true}},
+    )
+    .await;
     assert_eq!(untouched, 0, "a host that is not configured was scored");
-    eprintln!("injected anomalies flagged: {tp}/{anomalies}; normal messages flagged: {fp}/{normals}");
+    eprintln!(
+        "injected anomalies flagged: {tp}/{anomalies}; normal messages flagged: {fp}/{normals}"
+    );
     assert!(anomalies >= 15, "fixture should hold some anomalies");
-    assert!(tp * 10 >= anomalies * 7, "only {tp} of {anomalies} injected anomalies flagged");
-    assert!(fp * 20 <= normals, "{fp} of {normals} normal messages flagged");
+    assert!(
+        tp * 10 >= anomalies * 7,
+        "only {tp} of {anomalies} injected anomalies flagged"
+    );
+    assert!(
+        fp * 20 <= normals,
+        "{fp} of {normals} normal messages flagged"
+    );
 
     // The state documents record where each worker stands.
     let states = count(&db.collection("lad_state"), doc! {}).await;

@@ -13,7 +13,11 @@ fn run_lad(config: &Path) -> (i32, String) {
         .env_remove("LAD_MG_PASSWORD")
         .output()
         .expect("run lad");
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -27,7 +31,8 @@ fn check(yaml: &str, expect: &str) {
     assert!(!text.contains("hunter2-secret"), "password leaked:\n{text}");
 }
 
-const SOURCES: &str = "LOG_SOURCES:\n  syslog:\n    HOSTNAMES: [h1]\nMG_PASSWORD: hunter2-secret\nMG_USER: lad\n";
+const SOURCES: &str =
+    "LOG_SOURCES:\n  syslog:\n    HOSTNAMES: [h1]\nMG_PASSWORD: hunter2-secret\nMG_USER: lad\n";
 
 #[test]
 fn missing_db_names_the_key() {
@@ -52,7 +57,10 @@ fn unreadable_ca_file_names_the_key() {
 
 #[test]
 fn bad_uri_is_redacted() {
-    check(&format!("MG_DB: logs\n{SOURCES}MG_URI: \"http://lad:hunter2-secret@db/\"\n"), "MG_URI: expected");
+    check(
+        &format!("MG_DB: logs\n{SOURCES}MG_URI: \"http://lad:hunter2-secret@db/\"\n"),
+        "MG_URI: expected",
+    );
 }
 
 #[test]

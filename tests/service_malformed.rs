@@ -11,7 +11,9 @@ use mongodb::bson::{doc, Bson, DateTime, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_documents_are_marked_and_counted() {
-    let Some(uri) = mongo_uri("malformed_documents_are_marked_and_counted") else { return };
+    let Some(uri) = mongo_uri("malformed_documents_are_marked_and_counted") else {
+        return;
+    };
     init_tracing();
     let db_name = unique_db("malformed");
     let client = client(&uri).await;
@@ -19,24 +21,71 @@ async fn malformed_documents_are_marked_and_counted() {
     let coll = db.collection::<Document>("syslog");
     let models = tempfile::tempdir().expect("tempdir");
     let now = Utc::now();
-    insert(&coll, fixture("h1", 300, now - Duration::hours(2), now - Duration::hours(1), 0, 31)).await;
+    insert(
+        &coll,
+        fixture(
+            "h1",
+            300,
+            now - Duration::hours(2),
+            now - Duration::hours(1),
+            0,
+            31,
+        ),
+    )
+    .await;
 
     let t = |m: i64| DateTime::from_millis((now - Duration::minutes(m)).timestamp_millis());
     let rfc3339 = (now - Duration::minutes(3)).to_rfc3339();
     let bad: Vec<(&str, Document)> = vec![
         ("no message", doc! {"hostname": "h1", "received_at": t(30)}),
-        ("null message", doc! {"hostname": "h1", "received_at": t(29), "message": Bson::Null}),
-        ("number", doc! {"hostname": "h1", "received_at": t(28), "message": 42}),
-        ("object", doc! {"hostname": "h1", "received_at": t(27), "message": {"text": "hi"}}),
-        ("array", doc! {"hostname": "h1", "received_at": t(26), "message": ["a", "b"]}),
-        ("empty", doc! {"hostname": "h1", "received_at": t(25), "message": ""}),
-        ("huge", doc! {"hostname": "h1", "received_at": t(24), "message": "A".repeat(1 << 20)}),
-        ("no timestamp", doc! {"hostname": "h1", "message": "sshd[1]: Accepted publickey for root"}),
-        ("null timestamp", doc! {"hostname": "h1", "message": "CRON[2]: session closed", "received_at": Bson::Null}),
-        ("garbage timestamp", doc! {"hostname": "h1", "message": "CRON[3]: session closed", "received_at": "yesterday-ish"}),
-        ("numeric timestamp", doc! {"hostname": "h1", "message": "CRON[4]: session closed", "received_at": 1_700_000_000}),
-        ("rfc3339 timestamp", doc! {"hostname": "h1", "message": "CRON[5]: session closed for user root", "received_at": rfc3339}),
-        ("after the bad ones", doc! {"hostname": "h1", "received_at": t(1), "message": "systemd[1]: Started Session 7 of user bob."}),
+        (
+            "null message",
+            doc! {"hostname": "h1", "received_at": t(29), "message": Bson::Null},
+        ),
+        (
+            "number",
+            doc! {"hostname": "h1", "received_at": t(28), "message": 42},
+        ),
+        (
+            "object",
+            doc! {"hostname": "h1", "received_at": t(27), "message": {"text": "hi"}},
+        ),
+        (
+            "array",
+            doc! {"hostname": "h1", "received_at": t(26), "message": ["a", "b"]},
+        ),
+        (
+            "empty",
+            doc! {"hostname": "h1", "received_at": t(25), "message": ""},
+        ),
+        (
+            "huge",
+            doc! {"hostname": "h1", "received_at": t(24), "message": "A".repeat(1 << 20)},
+        ),
+        (
+            "no timestamp",
+            doc! {"hostname": "h1", "message": "sshd[1]: Accepted publickey for root"},
+        ),
+        (
+            "null timestamp",
+            doc! {"hostname": "h1", "message": "CRON[2]: session closed", "received_at": Bson::Null},
+        ),
+        (
+            "garbage timestamp",
+            doc! {"hostname": "h1", "message": "CRON[3]: session closed", "received_at": "yesterday-ish"},
+        ),
+        (
+            "numeric timestamp",
+            doc! {"hostname": "h1", "message": "CRON[4]: session closed", "received_at": 1_700_000_000},
+        ),
+        (
+            "rfc3339 timestamp",
+            doc! {"hostname": "h1", "message": "CRON[5]: session closed for user root", "received_at": rfc3339},
+        ),
+        (
+            "after the bad ones",
+            doc! {"hostname": "h1", "received_at": t(1), "message": "systemd[1]: Started Session 7 of user bob."},
+        ),
     ];
     let mut ids = Vec::new();
     for (name, d) in &bad {
@@ -44,10 +93,23 @@ async fn malformed_documents_are_marked_and_counted() {
         ids.push((*name, r.inserted_id));
     }
 
-    let cfg = config(&yaml(&uri, &db_name, models.path(), &[("syslog", &["h1"])], "BATCH_SIZE: 100\n"));
-    let report = run_with(cfg, RunOptions { once: true, client: None }, std::future::pending())
-        .await
-        .expect("service run");
+    let cfg = config(&yaml(
+        &uri,
+        &db_name,
+        models.path(),
+        &[("syslog", &["h1"])],
+        "BATCH_SIZE: 100\n",
+    ));
+    let report = run_with(
+        cfg,
+        RunOptions {
+            once: true,
+            client: None,
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect("service run");
     let w = &report.workers[0];
     assert!(w.failed.is_none());
     let expect_skipped = [
@@ -58,7 +120,12 @@ async fn malformed_documents_are_marked_and_counted() {
         ("datetime_not_date", 1),
     ];
     for (k, n) in expect_skipped {
-        assert_eq!(w.stats.skipped.get(k).copied().unwrap_or(0), n, "skip counter {k}: {:?}", w.stats);
+        assert_eq!(
+            w.stats.skipped.get(k).copied().unwrap_or(0),
+            n,
+            "skip counter {k}: {:?}",
+            w.stats
+        );
     }
     assert_eq!(w.stats.skipped_total(), 9);
     assert_eq!(w.stats.scored, 300 + 4, "{:?}", w.stats);
@@ -66,19 +133,52 @@ async fn malformed_documents_are_marked_and_counted() {
 
     let reason = |name: &str| {
         let coll = coll.clone();
-        let id = ids.iter().find(|(n, _)| *n == name).map(|(_, id)| id.clone()).expect("known doc");
+        let id = ids
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, id)| id.clone())
+            .expect("known doc");
         async move {
-            let d = coll.find_one(doc! {"_id": id}).projection(doc! {"message": 0}).await.expect("find").expect("doc");
-            (d.get_str("lad_skipped").ok().map(str::to_string), d.get_i32("is_anomaly").ok())
+            let d = coll
+                .find_one(doc! {"_id": id})
+                .projection(doc! {"message": 0})
+                .await
+                .expect("find")
+                .expect("doc");
+            (
+                d.get_str("lad_skipped").ok().map(str::to_string),
+                d.get_i32("is_anomaly").ok(),
+            )
         }
     };
-    assert_eq!(reason("no message").await.0.as_deref(), Some("message missing"));
-    assert_eq!(reason("number").await.0.as_deref(), Some("message not a string"));
-    assert_eq!(reason("object").await.0.as_deref(), Some("message not a string"));
-    assert_eq!(reason("array").await.0.as_deref(), Some("message not a string"));
-    assert_eq!(reason("no timestamp").await.0.as_deref(), Some("datetime missing"));
-    assert_eq!(reason("garbage timestamp").await.0.as_deref(), Some("datetime unparseable"));
-    assert_eq!(reason("numeric timestamp").await.0.as_deref(), Some("datetime not a date"));
+    assert_eq!(
+        reason("no message").await.0.as_deref(),
+        Some("message missing")
+    );
+    assert_eq!(
+        reason("number").await.0.as_deref(),
+        Some("message not a string")
+    );
+    assert_eq!(
+        reason("object").await.0.as_deref(),
+        Some("message not a string")
+    );
+    assert_eq!(
+        reason("array").await.0.as_deref(),
+        Some("message not a string")
+    );
+    assert_eq!(
+        reason("no timestamp").await.0.as_deref(),
+        Some("datetime missing")
+    );
+    assert_eq!(
+        reason("garbage timestamp").await.0.as_deref(),
+        Some("datetime unparseable")
+    );
+    assert_eq!(
+        reason("numeric timestamp").await.0.as_deref(),
+        Some("datetime not a date")
+    );
     for scored in ["empty", "huge", "rfc3339 timestamp", "after the bad ones"] {
         let (skip, flag) = reason(scored).await;
         assert_eq!(skip, None, "{scored} was skipped");
@@ -92,14 +192,33 @@ async fn malformed_documents_are_marked_and_counted() {
         .await
         .expect("state")
         .expect("state doc");
-    let skipped = state.get_document("stats").and_then(|s| s.get_document("skipped")).expect("stats.skipped");
+    let skipped = state
+        .get_document("stats")
+        .and_then(|s| s.get_document("skipped"))
+        .expect("stats.skipped");
     assert_eq!(skipped.get_i64("message_not_string").ok(), Some(3));
 
     // A second pass finds nothing left to do.
-    let cfg = config(&yaml(&uri, &db_name, models.path(), &[("syslog", &["h1"])], ""));
-    let again = run_with(cfg, RunOptions { once: true, client: None }, std::future::pending())
-        .await
-        .expect("second run");
-    assert_eq!(again.workers[0].stats.scored + again.workers[0].stats.skipped_total(), 0);
+    let cfg = config(&yaml(
+        &uri,
+        &db_name,
+        models.path(),
+        &[("syslog", &["h1"])],
+        "",
+    ));
+    let again = run_with(
+        cfg,
+        RunOptions {
+            once: true,
+            client: None,
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect("second run");
+    assert_eq!(
+        again.workers[0].stats.scored + again.workers[0].stats.skipped_total(),
+        0
+    );
     db.drop().await.expect("drop test db");
 }

@@ -16,8 +16,12 @@ use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_survives_a_database_outage() {
-    let Some(uri) = mongo_uri("service_survives_a_database_outage") else { return };
-    let Some(ctl) = ServerCtl::from_env("service_survives_a_database_outage") else { return };
+    let Some(uri) = mongo_uri("service_survives_a_database_outage") else {
+        return;
+    };
+    let Some(ctl) = ServerCtl::from_env("service_survives_a_database_outage") else {
+        return;
+    };
     init_tracing();
     let db_name = unique_db("outage");
     let client = client(&uri).await;
@@ -25,8 +29,25 @@ async fn service_survives_a_database_outage() {
     let coll = db.collection::<Document>("syslog");
     let models = tempfile::tempdir().expect("tempdir");
     let now = Utc::now();
-    insert(&coll, fixture("h1", 800, now - Duration::hours(2), now - Duration::minutes(10), 100, 51)).await;
-    let cfg = config(&yaml(&uri, &db_name, models.path(), &[("syslog", &["h1"])], "BATCH_SIZE: 100\n"));
+    insert(
+        &coll,
+        fixture(
+            "h1",
+            800,
+            now - Duration::hours(2),
+            now - Duration::minutes(10),
+            100,
+            51,
+        ),
+    )
+    .await;
+    let cfg = config(&yaml(
+        &uri,
+        &db_name,
+        models.path(),
+        &[("syslog", &["h1"])],
+        "BATCH_SIZE: 100\n",
+    ));
 
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let service = tokio::spawn(run_with(cfg, RunOptions::default(), async move {
@@ -36,10 +57,18 @@ async fn service_survives_a_database_outage() {
         let c = coll.clone();
         move || {
             let c = c.clone();
-            async move { c.count_documents(doc! {"lad_model_version": {"$exists": true}}).await.map(|k| k >= n).unwrap_or(false) }
+            async move {
+                c.count_documents(doc! {"lad_model_version": {"$exists": true}})
+                    .await
+                    .map(|k| k >= n)
+                    .unwrap_or(false)
+            }
         }
     };
-    assert!(wait_until(StdDuration::from_secs(300), scored(1)).await, "nothing scored before the outage");
+    assert!(
+        wait_until(StdDuration::from_secs(300), scored(1)).await,
+        "nothing scored before the outage"
+    );
 
     eprintln!("killing the database server");
     ctl.run("kill");
@@ -48,15 +77,36 @@ async fn service_survives_a_database_outage() {
     eprintln!("starting the database server again");
     ctl.run("start");
 
-    insert(&coll, fixture("h1", 200, now - Duration::minutes(9), now - Duration::seconds(1), 100, 52)).await;
+    insert(
+        &coll,
+        fixture(
+            "h1",
+            200,
+            now - Duration::minutes(9),
+            now - Duration::seconds(1),
+            100,
+            52,
+        ),
+    )
+    .await;
     let all = wait_until(StdDuration::from_secs(300), scored(1000)).await;
     let _ = stop_tx.send(());
-    let report = service.await.expect("service task did not panic").expect("service run");
+    let report = service
+        .await
+        .expect("service task did not panic")
+        .expect("service run");
     assert!(all, "not every document was scored after the outage");
     let w = &report.workers[0];
     assert!(w.failed.is_none());
-    assert!(w.stats.db_errors >= 1, "the outage went unnoticed: {:?}", w.stats);
-    assert_eq!(count(&coll, doc! {"anomaly_score": {"$type": "double"}}).await, 1000);
+    assert!(
+        w.stats.db_errors >= 1,
+        "the outage went unnoticed: {:?}",
+        w.stats
+    );
+    assert_eq!(
+        count(&coll, doc! {"anomaly_score": {"$type": "double"}}).await,
+        1000
+    );
     eprintln!("database errors retried: {}", w.stats.db_errors);
     db.drop().await.expect("drop test db");
 }

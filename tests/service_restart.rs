@@ -16,7 +16,9 @@ use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_scores_every_document_exactly_once() {
-    let Some(uri) = mongo_uri("restart_scores_every_document_exactly_once") else { return };
+    let Some(uri) = mongo_uri("restart_scores_every_document_exactly_once") else {
+        return;
+    };
     init_tracing();
     let db_name = unique_db("restart");
     let log = CommandLog::default();
@@ -25,14 +27,34 @@ async fn restart_scores_every_document_exactly_once() {
     let coll = db.collection::<Document>("syslog");
     let models = tempfile::tempdir().expect("tempdir");
     let now = Utc::now();
-    insert(&coll, fixture("app-01", 1500, now - Duration::hours(3), now - Duration::minutes(5), 100, 21)).await;
-    let cfg = config(&yaml(&uri, &db_name, models.path(), &[("syslog", &["app-01"])], "BATCH_SIZE: 50\n"));
+    insert(
+        &coll,
+        fixture(
+            "app-01",
+            1500,
+            now - Duration::hours(3),
+            now - Duration::minutes(5),
+            100,
+            21,
+        ),
+    )
+    .await;
+    let cfg = config(&yaml(
+        &uri,
+        &db_name,
+        models.path(),
+        &[("syslog", &["app-01"])],
+        "BATCH_SIZE: 50\n",
+    ));
 
     // Run 1: a long-running service, stopped as soon as it has written something.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
     let run1 = tokio::spawn(run_with(
         cfg.clone(),
-        RunOptions { once: false, client: Some(client.clone()) },
+        RunOptions {
+            once: false,
+            client: Some(client.clone()),
+        },
         async move {
             let _ = stop_rx.await;
         },
@@ -50,36 +72,98 @@ async fn restart_scores_every_document_exactly_once() {
     let v1 = r1.workers[0].model_version.clone().expect("model");
 
     // More documents arrive while the service is down.
-    insert(&coll, fixture("app-01", 300, now - Duration::minutes(4), now - Duration::seconds(1), 100, 22)).await;
+    insert(
+        &coll,
+        fixture(
+            "app-01",
+            300,
+            now - Duration::minutes(4),
+            now - Duration::seconds(1),
+            100,
+            22,
+        ),
+    )
+    .await;
 
     // Run 2: backlog only.
-    let r2 = run_with(cfg.clone(), RunOptions { once: true, client: Some(client.clone()) }, std::future::pending())
-        .await
-        .expect("run 2");
+    let r2 = run_with(
+        cfg.clone(),
+        RunOptions {
+            once: true,
+            client: Some(client.clone()),
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect("run 2");
     let w2 = &r2.workers[0];
-    assert_eq!(w2.model_version.as_deref(), Some(v1.as_str()), "run 2 should reuse the fresh saved model");
-    assert_eq!(s1 + w2.stats.scored, 1800, "run 1 scored {s1}, run 2 {}", w2.stats.scored);
+    assert_eq!(
+        w2.model_version.as_deref(),
+        Some(v1.as_str()),
+        "run 2 should reuse the fresh saved model"
+    );
+    assert_eq!(
+        s1 + w2.stats.scored,
+        1800,
+        "run 1 scored {s1}, run 2 {}",
+        w2.stats.scored
+    );
 
     // Run 3: resume point lost; nothing new must be scored except the 50 new documents.
-    db.collection::<Document>("lad_state").delete_many(doc! {}).await.expect("delete state");
-    insert(&coll, fixture("app-01", 50, now - Duration::seconds(1), Utc::now(), 0, 23)).await;
-    let r3 = run_with(cfg, RunOptions { once: true, client: Some(client.clone()) }, std::future::pending())
+    db.collection::<Document>("lad_state")
+        .delete_many(doc! {})
         .await
-        .expect("run 3");
-    assert_eq!(r3.workers[0].stats.scored, 50, "documents rescored after losing the resume point");
+        .expect("delete state");
+    insert(
+        &coll,
+        fixture("app-01", 50, now - Duration::seconds(1), Utc::now(), 0, 23),
+    )
+    .await;
+    let r3 = run_with(
+        cfg,
+        RunOptions {
+            once: true,
+            client: Some(client.clone()),
+        },
+        std::future::pending(),
+    )
+    .await
+    .expect("run 3");
+    assert_eq!(
+        r3.workers[0].stats.scored, 50,
+        "documents rescored after losing the resume point"
+    );
 
     assert_eq!(count(&coll, doc! {}).await, 1850);
-    assert_eq!(count(&coll, doc! {"lad_model_version": v1.as_str(), "anomaly_score": {"$type": "double"}}).await, 1850);
-    assert_eq!(count(&coll, doc! {"lad_skipped": {"$exists": true}}).await, 0);
+    assert_eq!(
+        count(
+            &coll,
+            doc! {"lad_model_version": v1.as_str(), "anomaly_score": {"$type": "double"}}
+        )
+        .await,
+        1850
+    );
+    assert_eq!(
+        count(&coll, doc! {"lad_skipped": {"$exists": true}}).await,
+        0
+    );
 
     let mut writes: HashMap<String, usize> = HashMap::new();
-    for c in log.take().iter().filter(|c| c.name == "update" && c.db == db_name && c.target == "syslog") {
+    for c in log
+        .take()
+        .iter()
+        .filter(|c| c.name == "update" && c.db == db_name && c.target == "syslog")
+    {
         for id in &c.ids {
             *writes.entry(id.to_string()).or_insert(0) += 1;
         }
     }
     assert_eq!(writes.len(), 1850, "every document written");
     let twice: Vec<_> = writes.iter().filter(|(_, n)| **n > 1).collect();
-    assert!(twice.is_empty(), "{} documents written more than once", twice.len());
+    assert!(
+        twice.is_empty(),
+        "{} documents written more than once",
+        twice.len()
+    );
     db.drop().await.expect("drop test db");
 }

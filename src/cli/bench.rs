@@ -31,19 +31,43 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
         let (records, _) = read_records(path, FileFormat::Bgl, "message")?;
         let msgs: Vec<&str> = records.iter().map(|r| r.message.as_str()).collect();
         let half = msgs.len() / 2;
-        results.insert("bgl".into(), measure(&msgs[..half], &msgs[half..], &params)?);
+        results.insert(
+            "bgl".into(),
+            measure(&msgs[..half], &msgs[half..], &params)?,
+        );
     }
     if a.generated_lines > 0 {
-        let lines = generate(a.generated_lines, 7);
-        let msgs: Vec<&str> = lines.iter().map(String::as_str).collect();
-        results.insert("generated".into(), measure(&msgs, &msgs, &params)?);
+        // Train on one generated log, score another (other seed) whose rare lines are new.
+        let train = generate(a.generated_lines, 7, &RARE[..2]);
+        let test = generate(a.generated_lines, 8, &RARE[2..]);
+        let train: Vec<&str> = train.iter().map(String::as_str).collect();
+        let test_msgs: Vec<&str> = test.iter().map(String::as_str).collect();
+        let mut m = measure(&train, &test_msgs, &params)?;
+        let model = Model::fit(&train[..train.len().min(20_000)], &params)?;
+        let injected: Vec<&str> = test_msgs
+            .iter()
+            .copied()
+            .filter(|l| !l.starts_with("host"))
+            .collect();
+        let caught = model
+            .score(&injected)
+            .iter()
+            .filter(|s| s.is_anomaly)
+            .count();
+        m["injected_rare_lines"] = serde_json::json!(injected.len());
+        m["injected_flagged_by_20k_line_model"] = serde_json::json!(caught);
+        results.insert("generated".into(), m);
     }
     results.insert("peak_rss_mib".into(), serde_json::json!(peak_rss_mib()));
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(ExitCode::SUCCESS)
 }
 
-fn measure(train: &[&str], test: &[&str], params: &lad::model::ModelParams) -> anyhow::Result<serde_json::Value> {
+fn measure(
+    train: &[&str],
+    test: &[&str],
+    params: &lad::model::ModelParams,
+) -> anyhow::Result<serde_json::Value> {
     let t0 = Instant::now();
     let model = Model::fit(train, params)?;
     let train_s = t0.elapsed().as_secs_f64();
@@ -76,29 +100,41 @@ fn measure(train: &[&str], test: &[&str], params: &lad::model::ModelParams) -> a
 fn peak_rss_mib() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(str::to_string))
-        .and_then(|l| l.split_whitespace().nth(1).and_then(|kb| kb.parse::<f64>().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
         .map_or(0.0, |kb| kb / 1024.0)
 }
 
-/// A syslog-like log: ~50 templates with volatile fields, and 1 line in 5,000 from a set of
-/// rare messages nobody has seen before.
-pub fn generate(n: usize, seed: u64) -> Vec<String> {
-    const VERBS: [&str; 10] = ["opened", "closed", "started", "stopped", "accepted", "sent", "received", "updated", "checked", "rotated"];
-    const NOUNS: [&str; 5] = ["session", "connection", "job", "file", "lease"];
-    const RARE: [&str; 5] = [
-        "kernel: Out of memory: Kill process {} (java) score 900 or sacrifice child",
-        "EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{}: comm nginx: reading directory lblock 0",
-        "sshd[{}]: Accepted password for root from 203.0.113.7 port 4242 ssh2",
-        "systemd[1]: Failed to start Journal Service; watchdog timeout after {} s",
-        "usb 1-1: new high-speed USB device number {} using xhci_hcd",
+/// Rare lines injected into generated logs.
+const RARE: [&str; 5] = [
+    "usb 1-1: new high-speed USB device number {} using xhci_hcd",
+    "sshd[{}]: Accepted password for root from 203.0.113.7 port 4242 ssh2",
+    "kernel: Out of memory: Kill process {} (java) score 900 or sacrifice child; oom killed",
+    "EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{}: comm nginx: reading directory lblock 0",
+    "systemd[1]: Failed to start Journal Service; watchdog timeout after {} s",
+];
+
+/// A syslog-like log: 50 templates with volatile fields, and 1 line in 5,000 from `rare`.
+pub fn generate(n: usize, seed: u64, rare: &[&str]) -> Vec<String> {
+    const VERBS: [&str; 10] = [
+        "opened", "closed", "started", "stopped", "accepted", "sent", "received", "updated",
+        "checked", "rotated",
     ];
+    const NOUNS: [&str; 5] = ["session", "connection", "job", "file", "lease"];
     let mut r = SplitMix64::new(seed);
     (0..n)
         .map(|i| {
             let num = r.next_u64() % 100_000;
-            if i % 5000 == 2500 {
-                return RARE[r.below(RARE.len())].replace("{}", &num.to_string());
+            if i % 5000 == 2500 && !rare.is_empty() {
+                return rare[r.below(rare.len())].replace("{}", &num.to_string());
             }
             let t = r.below(50);
             format!(

@@ -55,17 +55,30 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
         inputs.extend(records.into_iter().map(|r| (show(f), r)));
     }
     if inputs.is_empty() {
-        anyhow::bail!("no messages in {:?} ({skipped} lines skipped): nothing to score", a.files);
+        anyhow::bail!(
+            "no messages in {:?} ({skipped} lines skipped): nothing to score",
+            a.files
+        );
     }
 
     let model = if let Some(dir) = &a.model {
         Model::load(dir)?
     } else {
         let train: Vec<String> = match &a.train {
-            Some(t) => read_records(t, a.format, &a.message_field)?.0.into_iter().map(|r| r.message).collect(),
-            None => inputs[..inputs.len().div_ceil(2)].iter().map(|(_, r)| r.message.clone()).collect(),
+            Some(t) => read_records(t, a.format, &a.message_field)?
+                .0
+                .into_iter()
+                .map(|r| r.message)
+                .collect(),
+            None => inputs[..inputs.len().div_ceil(2)]
+                .iter()
+                .map(|(_, r)| r.message.clone())
+                .collect(),
         };
-        let what = a.train.as_ref().map_or_else(|| "the first half of the input".to_string(), |t| show(t));
+        let what = a
+            .train
+            .as_ref()
+            .map_or_else(|| "the first half of the input".to_string(), |t| show(t));
         eprintln!("training on {} messages from {what}", train.len());
         let (bar, mut cb) = progress::training_bar();
         let model = Model::fit_with_progress(&train, &a.opts.params(), &mut cb)?;
@@ -75,7 +88,9 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
         model
     };
     if let Some(dir) = &a.save_model {
-        model.save(dir).with_context(|| format!("saving the model to {}", show(dir)))?;
+        model
+            .save(dir)
+            .with_context(|| format!("saving the model to {}", show(dir)))?;
         eprintln!("model {} saved to {}", model.version(), show(dir));
     }
 
@@ -85,7 +100,9 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
     let mut out: Box<dyn Write> = if a.output.as_os_str() == "-" {
         Box::new(BufWriter::new(std::io::stdout().lock()))
     } else {
-        Box::new(BufWriter::new(File::create(&a.output).with_context(|| format!("creating {}", show(&a.output)))?))
+        Box::new(BufWriter::new(
+            File::create(&a.output).with_context(|| format!("creating {}", show(&a.output)))?,
+        ))
     };
     for ((file, r), s) in inputs.iter().zip(&scores) {
         ndjson::write_record(&mut out, file, r.line, &r.message, s)?;
@@ -93,21 +110,32 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
     out.flush()?;
     drop(out);
 
-    let mut order: Vec<usize> = (0..scores.len()).filter(|&i| scores[i].is_anomaly).collect();
-    order.sort_by(|&x, &y| scores[y].anomaly_score.total_cmp(&scores[x].anomaly_score).then(x.cmp(&y)));
+    let mut order: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i].is_anomaly)
+        .collect();
+    order.sort_by(|&x, &y| {
+        scores[y]
+            .anomaly_score
+            .total_cmp(&scores[x].anomaly_score)
+            .then(x.cmp(&y))
+    });
     let flagged = order.len();
     let rows: Vec<table::Row<'_>> = order
         .iter()
         .take(a.top)
         .map(|&i| table::Row {
             score: scores[i].anomaly_score,
-            location: format!("{}:{}", inputs[i].0.rsplit('/').next().unwrap_or(""), inputs[i].1.line),
+            location: format!(
+                "{}:{}",
+                inputs[i].0.rsplit('/').next().unwrap_or(""),
+                inputs[i].1.line
+            ),
             reason: scores[i].signals.explain(),
             message: &inputs[i].1.message,
         })
         .collect();
     if a.output.as_os_str() != "-" {
-        print!("{}", table::render(&rows, 100));
+        print!("{}", table::render(&rows, 110));
         println!(
             "\n{flagged} of {} messages flagged ({:.2} %), {skipped} lines skipped; model {}; all scores in {}",
             scores.len(),

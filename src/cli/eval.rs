@@ -35,10 +35,14 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
     let (records, _) = read_records(&a.file, a.format, "message")?;
     let labels = match &a.hdfs_labels {
         Some(p) => Some(
-            parse_block_labels(&std::fs::read_to_string(p).with_context(|| format!("reading {}", show(p)))?)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", show(p)))?,
+            parse_block_labels(
+                &std::fs::read_to_string(p).with_context(|| format!("reading {}", show(p)))?,
+            )
+            .map_err(|e| anyhow::anyhow!("{}: {e}", show(p)))?,
         ),
-        None if a.format == FileFormat::Hdfs => anyhow::bail!("--format hdfs needs --hdfs-labels CSV"),
+        None if a.format == FileFormat::Hdfs => {
+            anyhow::bail!("--format hdfs needs --hdfs-labels CSV")
+        }
         None => None,
     };
     let (report, scores) = evaluate(&records, a.train_frac, &a.opts.params(), labels.as_ref())?;
@@ -47,13 +51,19 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         let n_train = report.n_train;
         for (r, s) in records[n_train..].iter().zip(&scores) {
             let label = match &labels {
-                Some(map) => r.blocks.iter().any(|b| map.get(b).copied().unwrap_or(false)),
+                Some(map) => r
+                    .blocks
+                    .iter()
+                    .any(|b| map.get(b).copied().unwrap_or(false)),
                 None => r.label.unwrap_or(false),
             };
-            serde_json::to_writer(&mut w, &serde_json::json!({
-                "line": r.line, "label": label, "is_anomaly": s.is_anomaly,
-                "anomaly_score": s.anomaly_score, "signals": s.signals, "message": r.message,
-            }))?;
+            serde_json::to_writer(
+                &mut w,
+                &serde_json::json!({
+                    "line": r.line, "label": label, "is_anomaly": s.is_anomaly,
+                    "anomaly_score": s.anomaly_score, "signals": s.signals, "message": r.message,
+                }),
+            )?;
             w.write_all(b"\n")?;
         }
     }

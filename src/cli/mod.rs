@@ -15,7 +15,11 @@ use lad::model::ModelParams;
 use lad::profile::Tokenizer;
 
 #[derive(Parser, Debug)]
-#[command(name = "lad", version, about = "Log anomaly detection: learns each host's normal messages and flags what is new")]
+#[command(
+    name = "lad",
+    version,
+    about = "Log anomaly detection: learns each host's normal messages and flags what is new"
+)]
 pub struct Cli {
     /// Log as JSON lines instead of human-readable text.
     #[arg(long, global = true, env = "LAD_LOG_JSON")]
@@ -32,6 +36,18 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Measure training time, scoring throughput and memory on real and generated logs.
     Bench(bench::BenchArgs),
+    /// Service mode: score new MongoDB documents per (collection, host), continuously.
+    Run(RunArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The YAML configuration (the original LAD's keys plus ours; see README).
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Score the current backlog once, then exit (for cron and tests).
+    #[arg(long)]
+    pub once: bool,
 }
 
 /// Model options shared by `detect`, `eval` and `bench`.
@@ -41,7 +57,7 @@ pub struct ModelOpts {
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
     /// `anomaly_score ≥ threshold` flags a message.
-    #[arg(long, default_value_t = 0.75)]
+    #[arg(long, default_value_t = 0.78)]
     pub threshold: f64,
     /// LOF neighbours.
     #[arg(long, default_value_t = 100)]
@@ -61,25 +77,50 @@ pub struct ModelOpts {
     /// Weight of the severity lexicon in the final score (0 disables it).
     #[arg(long)]
     pub severity_weight: Option<f64>,
+    /// Weight of token/template rarity in `unusual` (ablation: 0 disables it).
+    #[arg(long)]
+    pub rarity_weight: Option<f64>,
+    /// Weight of calibrated LOF in `unusual`.
+    #[arg(long)]
+    pub lof_weight: Option<f64>,
+    /// Weight of the calibrated autoencoder error in `unusual`.
+    #[arg(long)]
+    pub ae_weight: Option<f64>,
 }
 
 impl ModelOpts {
     pub fn params(&self) -> ModelParams {
-        let mut p = ModelParams { seed: self.seed, threshold: self.threshold, tokenizer: self.tokenizer, ..Default::default() };
+        let mut p = ModelParams {
+            seed: self.seed,
+            threshold: self.threshold,
+            tokenizer: self.tokenizer,
+            ..Default::default()
+        };
         p.lof.neighbors = self.lof_neighbors;
         p.lof.metric = self.lof_metric;
         p.ensemble.rule = self.rule;
         p.embed.dim = self.dim;
-        if let Some(w) = self.severity_weight {
-            p.ensemble.severity_weight = w;
+        let e = &mut p.ensemble;
+        for (opt, field) in [
+            (self.severity_weight, &mut e.severity_weight),
+            (self.rarity_weight, &mut e.rarity_weight),
+            (self.lof_weight, &mut e.lof_weight),
+            (self.ae_weight, &mut e.ae_weight),
+        ] {
+            if let Some(w) = opt {
+                *field = w;
+            }
         }
         p
     }
 }
 
 pub fn init_tracing(json: bool) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("LAD_LOG").unwrap_or_else(|_| "info".into());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_env("LAD_LOG").unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
@@ -92,6 +133,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Detect(a) => detect::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Run(a) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(lad::service::run_cli(&a.config, a.once))?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -99,6 +147,3 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 pub fn show(p: &std::path::Path) -> String {
     p.display().to_string()
 }
-
-#[allow(dead_code)]
-type Paths = Vec<PathBuf>;

@@ -163,7 +163,6 @@ impl Fields {
             },
             _ => None,
         };
-        b.map(Some)
-            .ok_or_else(|| invalid(key, "true or false", &v))
+        b.map(Some).ok_or_else(|| invalid(key, "true or false", &v))
     }
 }

@@ -5,7 +5,7 @@
 //! and unknown keys are warned about instead of breaking old files. The MongoDB part
 //! becomes a [`MongoSettings`], which the aggregator crate reuses.
 
-mod fields;
+pub(crate) mod fields;
 mod schedule;
 
 use std::collections::BTreeMap;
@@ -147,7 +147,7 @@ pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
     Ok(cfg)
 }
 
-fn secs(x: f64) -> Duration {
+pub(crate) fn secs(x: f64) -> Duration {
     Duration::from_secs_f64(x.min(1e9))
 }
 
@@ -265,7 +265,7 @@ impl ServiceConfig {
     }
 }
 
-fn mongo_settings(f: &mut Fields) -> Result<MongoSettings, ConfigError> {
+pub(crate) fn mongo_settings(f: &mut Fields) -> Result<MongoSettings, ConfigError> {
     let mut m = MongoSettings {
         uri: f.opt_string("MG_URI")?,
         ..MongoSettings::default()
@@ -289,11 +289,8 @@ fn mongo_settings(f: &mut Fields) -> Result<MongoSettings, ConfigError> {
     m.tls = f.opt_bool("MG_TLS")?;
     m.ca_cert = f.opt_string("MG_CA_CERT")?.map(PathBuf::from);
     m.verify_cert = f.opt_bool("MG_VERIFY_CERT")?.unwrap_or(true);
-    m.connect_timeout = secs(f.number(
-        "MG_CONNECT_TIMEOUT",
-        m.connect_timeout.as_secs_f64(),
-        true,
-    )?);
+    m.connect_timeout =
+        secs(f.number("MG_CONNECT_TIMEOUT", m.connect_timeout.as_secs_f64(), true)?);
     m.server_selection_timeout = secs(f.number(
         "MG_SERVER_SELECTION_TIMEOUT",
         m.server_selection_timeout.as_secs_f64(),
@@ -302,7 +299,7 @@ fn mongo_settings(f: &mut Fields) -> Result<MongoSettings, ConfigError> {
     Ok(m)
 }
 
-fn check_name(key: &str, v: &str, forbidden: &[char]) -> Result<(), ConfigError> {
+pub(crate) fn check_name(key: &str, v: &str, forbidden: &[char]) -> Result<(), ConfigError> {
     if v.contains('\0') || v.contains(forbidden) {
         let list: String = forbidden.iter().collect();
         return Err(invalid(
@@ -384,7 +381,9 @@ fn log_sources(f: &mut Fields) -> Result<Vec<LogSource>, ConfigError> {
     out.sort();
     out.dedup();
     if out.len() != before {
-        tracing::warn!("LOG_SOURCES lists some (collection, hostname) pairs twice; using each once");
+        tracing::warn!(
+            "LOG_SOURCES lists some (collection, hostname) pairs twice; using each once"
+        );
     }
     Ok(out)
 }

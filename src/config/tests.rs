@@ -60,7 +60,10 @@ TRAIN_TIME_SPAN: 2592000
     let c = ServiceConfig::from_yaml_str(yaml).expect("valid");
     assert_eq!(c.sources.len(), 4);
     assert_eq!(c.mongo.host, "172.17.18.83");
-    assert_eq!(c.mongo.password.as_ref().map(Secret::expose), Some("password123"));
+    assert_eq!(
+        c.mongo.password.as_ref().map(Secret::expose),
+        Some("password123")
+    );
     assert_eq!(c.train_max_entries, 100_000);
     assert!(!format!("{c:?}").contains("password123"));
 }
@@ -71,7 +74,10 @@ fn errors_name_the_key() {
         err(&format!("{MINIMAL}LOF_NEIGHBORS: abc\n")),
         "LOF_NEIGHBORS: expected a positive integer no larger than 100000, got \"abc\""
     );
-    assert_eq!(err("LOG_SOURCES: {a: {HOSTNAMES: [x]}}"), "MG_DB: required key is missing");
+    assert_eq!(
+        err("LOG_SOURCES: {a: {HOSTNAMES: [x]}}"),
+        "MG_DB: required key is missing"
+    );
     assert_eq!(err("MG_DB: x"), "LOG_SOURCES: required key is missing");
     assert!(err(&format!("{MINIMAL}LOF_METRIC: manhattan\n")).starts_with("LOF_METRIC: expected"));
     assert!(err(&format!("{MINIMAL}MG_PORT: 70000\n")).starts_with("MG_PORT: expected"));

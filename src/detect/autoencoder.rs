@@ -90,7 +90,9 @@ impl Autoencoder {
                 Layer {
                     n_in: w[0],
                     n_out: w[1],
-                    w: (0..w[0] * w[1]).map(|_| (rng.next_f32() * 2.0 - 1.0) * limit).collect(),
+                    w: (0..w[0] * w[1])
+                        .map(|_| (rng.next_f32() * 2.0 - 1.0) * limit)
+                        .collect(),
                     b: vec![0.0; w[1]],
                 }
             })
@@ -113,10 +115,20 @@ impl Autoencoder {
         }
         let batch = params.batch_size.max(1).min(n);
         let batches_per_epoch = n.div_ceil(batch);
-        let epochs = params.epochs.max(params.min_steps.div_ceil(batches_per_epoch));
+        let epochs = params
+            .epochs
+            .max(params.min_steps.div_ceil(batches_per_epoch));
         let mut adam = Adam {
-            m: ae.layers.iter().flat_map(|l| [vec![0.0; l.w.len()], vec![0.0; l.b.len()]]).collect(),
-            v: ae.layers.iter().flat_map(|l| [vec![0.0; l.w.len()], vec![0.0; l.b.len()]]).collect(),
+            m: ae
+                .layers
+                .iter()
+                .flat_map(|l| [vec![0.0; l.w.len()], vec![0.0; l.b.len()]])
+                .collect(),
+            v: ae
+                .layers
+                .iter()
+                .flat_map(|l| [vec![0.0; l.w.len()], vec![0.0; l.b.len()]])
+                .collect(),
             t: 0,
         };
         let mut order: Vec<usize> = (0..n).collect();
@@ -127,10 +139,17 @@ impl Autoencoder {
             }
         }
         // Threshold: weighted mean + std of the training errors (no dropout).
-        let errs: Vec<f64> = (0..n).map(|i| ae.error_scaled(&x[i * dim..(i + 1) * dim])).collect();
+        let errs: Vec<f64> = (0..n)
+            .map(|i| ae.error_scaled(&x[i * dim..(i + 1) * dim]))
+            .collect();
         let wsum: f64 = weights.iter().sum::<f64>().max(f64::MIN_POSITIVE);
         let mean = errs.iter().zip(weights).map(|(e, w)| e * w).sum::<f64>() / wsum;
-        let var = errs.iter().zip(weights).map(|(e, w)| w * (e - mean).powi(2)).sum::<f64>() / wsum;
+        let var = errs
+            .iter()
+            .zip(weights)
+            .map(|(e, w)| w * (e - mean).powi(2))
+            .sum::<f64>()
+            / wsum;
         ae.train_mean = mean;
         ae.train_std = var.sqrt();
         ae.threshold = mean + params.threshold_std * var.sqrt();
@@ -184,10 +203,26 @@ impl Autoencoder {
         acts
     }
 
-    fn step(&mut self, params: &AeParams, x: &[f32], weights: &[f64], rows: &[usize], adam: &mut Adam, rng: &mut SplitMix64) {
+    fn step(
+        &mut self,
+        params: &AeParams,
+        x: &[f32],
+        weights: &[f64],
+        rows: &[usize],
+        adam: &mut Adam,
+        rng: &mut SplitMix64,
+    ) {
         let dim = self.dim;
-        let mut grads: Vec<Vec<f32>> = self.layers.iter().flat_map(|l| [vec![0.0; l.w.len()], vec![0.0; l.b.len()]]).collect();
-        let wsum: f64 = rows.iter().map(|&r| weights[r]).sum::<f64>().max(f64::MIN_POSITIVE);
+        let mut grads: Vec<Vec<f32>> = self
+            .layers
+            .iter()
+            .flat_map(|l| [vec![0.0; l.w.len()], vec![0.0; l.b.len()]])
+            .collect();
+        let wsum: f64 = rows
+            .iter()
+            .map(|&r| weights[r])
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
         for &r in rows {
             let xi = &x[r * dim..(r + 1) * dim];
             let acts = self.forward(xi, Some((rng, params.dropout)));
@@ -255,8 +290,15 @@ fn min_max(dim: usize, vectors: &[f32]) -> (Vec<f32>, Vec<f32>) {
             max[j] = max[j].max(row[j]);
         }
     }
-    let range = min.iter().zip(&max).map(|(a, b)| if b > a { b - a } else { 0.0 }).collect();
-    let min = min.into_iter().map(|m| if m.is_finite() { m } else { 0.0 }).collect();
+    let range = min
+        .iter()
+        .zip(&max)
+        .map(|(a, b)| if b > a { b - a } else { 0.0 })
+        .collect();
+    let min = min
+        .into_iter()
+        .map(|m| if m.is_finite() { m } else { 0.0 })
+        .collect();
     (min, range)
 }
 
@@ -298,7 +340,15 @@ mod tests {
 
     fn cluster(n: usize, dim: usize, seed: u64) -> Vec<f32> {
         let mut r = SplitMix64::new(seed);
-        (0..n * dim).map(|i| if i % dim < dim / 2 { 0.8 + 0.05 * r.next_f32() } else { 0.1 + 0.05 * r.next_f32() }).collect()
+        (0..n * dim)
+            .map(|i| {
+                if i % dim < dim / 2 {
+                    0.8 + 0.05 * r.next_f32()
+                } else {
+                    0.1 + 0.05 * r.next_f32()
+                }
+            })
+            .collect()
     }
 
     #[test]
@@ -310,10 +360,22 @@ mod tests {
         let errs: Vec<f64> = x.chunks(dim).map(|r| ae.error(r)).collect();
         let mean = errs.iter().sum::<f64>() / errs.len() as f64;
         let std = (errs.iter().map(|e| (e - mean).powi(2)).sum::<f64>() / errs.len() as f64).sqrt();
-        assert!((ae.threshold() - (mean + std)).abs() < 1e-9, "{} vs {}", ae.threshold(), mean + std);
+        assert!(
+            (ae.threshold() - (mean + std)).abs() < 1e-9,
+            "{} vs {}",
+            ae.threshold(),
+            mean + std
+        );
         // The reversed pattern reconstructs badly.
-        let outlier: Vec<f32> = (0..dim).map(|j| if j < dim / 2 { 0.1 } else { 0.85 }).collect();
-        assert!(ae.error(&outlier) > 3.0 * ae.threshold(), "{} vs {}", ae.error(&outlier), ae.threshold());
+        let outlier: Vec<f32> = (0..dim)
+            .map(|j| if j < dim / 2 { 0.1 } else { 0.85 })
+            .collect();
+        assert!(
+            ae.error(&outlier) > 3.0 * ae.threshold(),
+            "{} vs {}",
+            ae.error(&outlier),
+            ae.threshold()
+        );
     }
 
     #[test]
@@ -324,6 +386,8 @@ mod tests {
         let a = Autoencoder::fit(&AeParams::default(), dim, &x, &w, 7);
         let b = Autoencoder::fit(&AeParams::default(), dim, &x, &w, 7);
         assert_eq!(a.error(&x[..dim]).to_bits(), b.error(&x[..dim]).to_bits());
-        assert!(Autoencoder::fit(&AeParams::default(), dim, &[], &[], 1).error(&[0.5; 8]).is_finite());
+        assert!(Autoencoder::fit(&AeParams::default(), dim, &[], &[], 1)
+            .error(&[0.5; 8])
+            .is_finite());
     }
 }

@@ -28,14 +28,22 @@ impl Calibrator {
             .map(|(&s, &w)| (s, w))
             .collect();
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let total: f64 = pairs.iter().map(|p| p.1).sum::<f64>().max(f64::MIN_POSITIVE);
+        let total: f64 = pairs
+            .iter()
+            .map(|p| p.1)
+            .sum::<f64>()
+            .max(f64::MIN_POSITIVE);
         let mut acc = 0.0;
         let mut cum = Vec::with_capacity(pairs.len());
         for p in &pairs {
             acc += p.1;
             cum.push(acc / total);
         }
-        Self { scores: pairs.into_iter().map(|p| p.0).collect(), cum, tail: tail.clamp(0.0, 0.999) }
+        Self {
+            scores: pairs.into_iter().map(|p| p.0).collect(),
+            cum,
+            tail: tail.clamp(0.0, 0.999),
+        }
     }
 
     /// Share of training weight strictly below `x`, then the upper-tail rescaling.

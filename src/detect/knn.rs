@@ -57,7 +57,15 @@ macro_rules! index_enum {
     };
 }
 
-index_enum!(D8 = 8, D16 = 16, D25 = 25, D32 = 32, D50 = 50, D64 = 64, D100 = 100);
+index_enum!(
+    D8 = 8,
+    D16 = 16,
+    D25 = 25,
+    D32 = 32,
+    D50 = 50,
+    D64 = 64,
+    D100 = 100
+);
 
 /// An exact kNN index over `n` points of dimension `dim` (row-major).
 pub struct KnnIndex {
@@ -68,7 +76,10 @@ pub struct KnnIndex {
 
 impl std::fmt::Debug for KnnIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KnnIndex").field("dim", &self.dim).field("len", &self.len).finish()
+        f.debug_struct("KnnIndex")
+            .field("dim", &self.dim)
+            .field("len", &self.len)
+            .finish()
     }
 }
 
@@ -76,11 +87,15 @@ impl KnnIndex {
     /// Builds the index. `None` when `dim` is not in [`SUPPORTED_DIMS`], `points` is empty or
     /// not a whole number of rows.
     pub fn build(dim: usize, points: &[f32]) -> Option<Self> {
-        if dim == 0 || points.is_empty() || points.len() % dim != 0 {
+        if dim == 0 || points.is_empty() || !points.len().is_multiple_of(dim) {
             return None;
         }
         let tree = build_tree(dim, points)?;
-        Some(Self { dim, len: points.len() / dim, tree })
+        Some(Self {
+            dim,
+            len: points.len() / dim,
+            tree,
+        })
     }
 
     pub fn len(&self) -> usize {

@@ -56,7 +56,10 @@ pub struct LofParams {
 
 impl Default for LofParams {
     fn default() -> Self {
-        Self { neighbors: 100, metric: Metric::Euclidean }
+        Self {
+            neighbors: 100,
+            metric: Metric::Euclidean,
+        }
     }
 }
 
@@ -107,18 +110,30 @@ impl Lof {
                     .collect()
             })
             .collect();
-        let kdist: Vec<f32> = neigh.iter().map(|nb| nb.last().map_or(0.0, |x| x.1)).collect();
+        let kdist: Vec<f32> = neigh
+            .iter()
+            .map(|nb| nb.last().map_or(0.0, |x| x.1))
+            .collect();
         let lrd = neigh
             .iter()
             .map(|nb| {
                 if nb.is_empty() {
                     return 1.0;
                 }
-                let reach: f32 = nb.iter().map(|&(o, d)| kdist[o].max(d)).sum::<f32>() / nb.len() as f32;
+                let reach: f32 =
+                    nb.iter().map(|&(o, d)| kdist[o].max(d)).sum::<f32>() / nb.len() as f32;
                 1.0 / (reach + EPS)
             })
             .collect();
-        Some(Self { params, dim, k, points, kdist, lrd, index: Some(index) })
+        Some(Self {
+            params,
+            dim,
+            k,
+            points,
+            kdist,
+            lrd,
+            index: Some(index),
+        })
     }
 
     /// Rebuilds the search index after deserialisation.
@@ -165,7 +180,11 @@ impl Lof {
         if nb.is_empty() {
             return 1.0;
         }
-        let reach = nb.iter().map(|n| self.kdist[n.index].max(n.distance) as f64).sum::<f64>() / nb.len() as f64;
+        let reach = nb
+            .iter()
+            .map(|n| self.kdist[n.index].max(n.distance) as f64)
+            .sum::<f64>()
+            / nb.len() as f64;
         let lrd_p = 1.0 / (reach + EPS as f64);
         let mean_lrd_o = nb.iter().map(|n| self.lrd[n.index] as f64).sum::<f64>() / nb.len() as f64;
         mean_lrd_o / lrd_p
@@ -189,20 +208,43 @@ mod tests {
     /// every distance unchanged.
     #[test]
     fn matches_scikit_learn() {
-        let pts: [[f32; 2]; 8] = [[0., 0.], [0.1, 1.05], [1.2, 0.], [1., 0.9], [0.5, 0.44], [3., 3.3], [0.2, 0.8], [0.93, 0.1]];
+        let pts: [[f32; 2]; 8] = [
+            [0., 0.],
+            [0.1, 1.05],
+            [1.2, 0.],
+            [1., 0.9],
+            [0.5, 0.44],
+            [3., 3.3],
+            [0.2, 0.8],
+            [0.93, 0.1],
+        ];
         let pad = |p: [f32; 2]| {
             let mut v = vec![0f32; 8];
             v[..2].copy_from_slice(&p);
             v
         };
         let x: Vec<f32> = pts.iter().flat_map(|&p| pad(p)).collect();
-        let lof = Lof::fit(LofParams { neighbors: 3, metric: Metric::Euclidean }, 8, &x).unwrap();
+        let lof = Lof::fit(
+            LofParams {
+                neighbors: 3,
+                metric: Metric::Euclidean,
+            },
+            8,
+            &x,
+        )
+        .unwrap();
         let expected_q = [0.94880463, 2.38648619, 4.62573312, 0.9827307];
-        for (q, e) in [[0.52, 0.61], [2., 2.2], [5., 4.5], [0.03, 0.47]].iter().zip(expected_q) {
+        for (q, e) in [[0.52, 0.61], [2., 2.2], [5., 4.5], [0.03, 0.47]]
+            .iter()
+            .zip(expected_q)
+        {
             let got = lof.score(&pad(*q));
             assert!((got - e).abs() < 1e-5, "query {q:?}: {got} vs {e}");
         }
-        let expected_train = [0.99466681, 1.01943241, 1.06120217, 0.93836512, 1.05960391, 4.44699133, 0.98438847, 0.97507621];
+        let expected_train = [
+            0.99466681, 1.01943241, 1.06120217, 0.93836512, 1.05960391, 4.44699133, 0.98438847,
+            0.97507621,
+        ];
         for (p, e) in pts.iter().zip(expected_train) {
             let got = lof.score_training(&pad(*p));
             assert!((got - e).abs() < 1e-5, "train {p:?}: {got} vs {e}");

@@ -49,7 +49,11 @@ impl Rarity {
                 *token_df.entry(t.clone()).or_insert(0) += count;
             }
         }
-        Self { n, token_df, template_count }
+        Self {
+            n,
+            token_df,
+            template_count,
+        }
     }
 
     /// Training messages seen.
@@ -76,7 +80,12 @@ impl Rarity {
             .iter()
             .map(|t| self.surprise(self.document_frequency(t.as_ref())))
             .fold(0.0, f64::max);
-        let template = self.surprise(self.template_count.get(&template_key(tokens)).copied().unwrap_or(0));
+        let template = self.surprise(
+            self.template_count
+                .get(&template_key(tokens))
+                .copied()
+                .unwrap_or(0),
+        );
         0.5 * (word + template)
     }
 }
@@ -91,7 +100,11 @@ mod tests {
 
     #[test]
     fn frequent_is_low_unseen_is_one() {
-        let r = Rarity::fit(&[(s("session opened for user"), 990), (s("session closed for user"), 9), (s("disk failure on"), 1)]);
+        let r = Rarity::fit(&[
+            (s("session opened for user"), 990),
+            (s("session closed for user"), 9),
+            (s("disk failure on"), 1),
+        ]);
         assert!(r.score(&s("session opened for user")) < 0.05);
         let rare = r.score(&s("disk failure on"));
         assert!(rare > 0.7 && rare < 1.0, "{rare}");

@@ -80,14 +80,20 @@ pub const LEVELS: &[(&str, f64)] = &[
 /// Severity of a message's tokens in `[0, 1]`: its explicit level if it has one (the first),
 /// else its worst trouble word.
 pub fn severity<S: AsRef<str>>(tokens: &[S]) -> f64 {
-    if let Some(level) = tokens.iter().find_map(|t| LEVELS.iter().find(|(l, _)| *l == t.as_ref())) {
+    if let Some(level) = tokens
+        .iter()
+        .find_map(|t| LEVELS.iter().find(|(l, _)| *l == t.as_ref()))
+    {
         return level.1;
     }
     tokens
         .iter()
         .filter_map(|t| {
             let t = t.as_ref();
-            LEXICON.iter().find(|(w, _)| w.eq_ignore_ascii_case(t)).map(|(_, s)| *s)
+            LEXICON
+                .iter()
+                .find(|(w, _)| w.eq_ignore_ascii_case(t))
+                .map(|(_, s)| *s)
         })
         .fold(0.0, f64::max)
 }
@@ -104,7 +110,10 @@ mod tests {
         assert_eq!(severity::<&str>(&[]), 0.0);
         assert_eq!(severity(&["Kernel", "PANIC"]), 1.0);
         // An explicit level wins over words in the text.
-        assert_eq!(severity(&["RAS", "KERNEL", "INFO", "parity", "error", "corrected"]), 0.0);
+        assert_eq!(
+            severity(&["RAS", "KERNEL", "INFO", "parity", "error", "corrected"]),
+            0.0
+        );
         assert_eq!(severity(&["RAS", "APP", "FATAL", "ciod:", "failed"]), 1.0);
     }
 }

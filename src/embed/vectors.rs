@@ -34,19 +34,38 @@ pub struct WordVectors {
 #[derive(Debug, thiserror::Error)]
 pub enum VectorsError {
     #[error("cannot read word vectors {path}: {source}")]
-    Read { path: String, source: finalfusion::error::Error },
+    Read {
+        path: String,
+        source: finalfusion::error::Error,
+    },
     #[error("cannot read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot write word vectors {path}: {source}")]
-    Write { path: String, source: std::io::Error },
+    Write {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("word vectors {path} are inconsistent: {what}")]
     Inconsistent { path: String, what: String },
 }
 
 impl WordVectors {
     pub fn new(dim: usize, words: Vec<String>, matrix: Vec<f32>, idf: Vec<f32>) -> Self {
-        let index = words.iter().enumerate().map(|(i, w)| (w.clone(), i as u32)).collect();
-        Self { dim, index, words, matrix, idf }
+        let index = words
+            .iter()
+            .enumerate()
+            .map(|(i, w)| (w.clone(), i as u32))
+            .collect();
+        Self {
+            dim,
+            index,
+            words,
+            matrix,
+            idf,
+        }
     }
 
     pub fn dim(&self) -> usize {
@@ -63,7 +82,9 @@ impl WordVectors {
 
     /// The vector of `word`, if it was in the training vocabulary.
     pub fn get(&self, word: &str) -> Option<&[f32]> {
-        self.index.get(word).map(|&i| &self.matrix[i as usize * self.dim..(i as usize + 1) * self.dim])
+        self.index
+            .get(word)
+            .map(|&i| &self.matrix[i as usize * self.dim..(i as usize + 1) * self.dim])
     }
 
     /// IDF-weighted mean of the known tokens' vectors, written into `out` (length `dim`).
@@ -91,7 +112,10 @@ impl WordVectors {
 
     /// Writes `path` (finalfusion) plus `path.idf` (one weight per line), each atomically.
     pub fn save(&self, path: &Path) -> Result<(), VectorsError> {
-        let err = |source| VectorsError::Write { path: path.display().to_string(), source };
+        let err = |source| VectorsError::Write {
+            path: path.display().to_string(),
+            source,
+        };
         let n = self.words.len();
         let mut unit = self.matrix.clone();
         let mut norms = Vec::with_capacity(n);
@@ -111,7 +135,9 @@ impl WordVectors {
             NdNorms::new(ndarray015::Array1::from(norms)),
         );
         crate::model::store::write_atomically(path, |w| {
-            embeddings.write_embeddings(w).map_err(|e| std::io::Error::other(e.to_string()))
+            embeddings
+                .write_embeddings(w)
+                .map_err(|e| std::io::Error::other(e.to_string()))
         })
         .map_err(err)?;
         let idf_path = path.with_extension("idf");
@@ -127,20 +153,38 @@ impl WordVectors {
     /// Reads what [`WordVectors::save`] wrote.
     pub fn load(path: &Path) -> Result<Self, VectorsError> {
         let p = path.display().to_string();
-        let file = File::open(path).map_err(|source| VectorsError::Io { path: p.clone(), source })?;
-        let emb: Embeddings<SimpleVocab, NdArray> = Embeddings::read_embeddings(&mut BufReader::new(file))
-            .map_err(|source| VectorsError::Read { path: p.clone(), source })?;
+        let file = File::open(path).map_err(|source| VectorsError::Io {
+            path: p.clone(),
+            source,
+        })?;
+        let emb: Embeddings<SimpleVocab, NdArray> =
+            Embeddings::read_embeddings(&mut BufReader::new(file)).map_err(|source| {
+                VectorsError::Read {
+                    path: p.clone(),
+                    source,
+                }
+            })?;
         let words: Vec<String> = emb.vocab().words().to_vec();
         let dim = emb.dims();
-        let norms = emb.norms().map(|n| n.to_vec()).unwrap_or_else(|| vec![1.0; words.len()]);
+        let norms = emb
+            .norms()
+            .map(|n| n.to_vec())
+            .unwrap_or_else(|| vec![1.0; words.len()]);
         let mut matrix = Vec::with_capacity(words.len() * dim);
         for (i, row) in emb.storage().view().outer_iter().enumerate() {
             let norm = norms.get(i).copied().unwrap_or(1.0);
             matrix.extend(row.iter().map(|x| x * norm));
         }
-        let idf_text = std::fs::read_to_string(path.with_extension("idf"))
-            .map_err(|source| VectorsError::Io { path: p.clone(), source })?;
-        let idf: Vec<f32> = idf_text.lines().filter_map(|l| l.trim().parse().ok()).collect();
+        let idf_text = std::fs::read_to_string(path.with_extension("idf")).map_err(|source| {
+            VectorsError::Io {
+                path: p.clone(),
+                source,
+            }
+        })?;
+        let idf: Vec<f32> = idf_text
+            .lines()
+            .filter_map(|l| l.trim().parse().ok())
+            .collect();
         if idf.len() != words.len() {
             return Err(VectorsError::Inconsistent {
                 path: p,
@@ -150,4 +194,3 @@ impl WordVectors {
         Ok(Self::new(dim, words, matrix, idf))
     }
 }
-

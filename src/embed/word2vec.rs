@@ -54,7 +54,9 @@ pub fn train(
     let dim = params.dim;
     let v = counts.len();
     let mut rng = SplitMix64::new(seed ^ 0x2_7EC);
-    let mut syn0: Vec<f32> = (0..v * dim).map(|_| (rng.next_f32() - 0.5) / dim as f32).collect();
+    let mut syn0: Vec<f32> = (0..v * dim)
+        .map(|_| (rng.next_f32() - 0.5) / dim as f32)
+        .collect();
     let mut syn1 = vec![0f32; v * dim];
     if v == 0 || sentences.is_empty() {
         return syn0;
@@ -86,8 +88,11 @@ pub fn train(
     for _ in 0..params.epochs {
         for s in &chosen {
             sent.clear();
-            sent.extend(s.iter().copied().filter(|&w| keep_prob[w as usize] >= 1.0 || rng.next_f32() < keep_prob[w as usize]));
-            let alpha = (params.learning_rate * (1.0 - done as f32 / planned)).max(params.learning_rate * 1e-4);
+            sent.extend(s.iter().copied().filter(|&w| {
+                keep_prob[w as usize] >= 1.0 || rng.next_f32() < keep_prob[w as usize]
+            }));
+            let alpha = (params.learning_rate * (1.0 - done as f32 / planned))
+                .max(params.learning_rate * 1e-4);
             for (pos, &word) in sent.iter().enumerate() {
                 let b = rng.below(params.window.max(1));
                 let lo = pos.saturating_sub(params.window - b);
@@ -123,7 +128,7 @@ pub fn train(
                 }
             }
             done += 1;
-            if done % 1024 == 0 {
+            if done.is_multiple_of(1024) {
                 progress(done as f32 / planned);
             }
         }
@@ -148,7 +153,8 @@ mod tests {
 
     fn cos(a: &[f32], b: &[f32]) -> f32 {
         let d: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
-        d / (a.iter().map(|x| x * x).sum::<f32>().sqrt() * b.iter().map(|x| x * x).sum::<f32>().sqrt())
+        d / (a.iter().map(|x| x * x).sum::<f32>().sqrt()
+            * b.iter().map(|x| x * x).sum::<f32>().sqrt())
     }
 
     #[test]
@@ -160,12 +166,21 @@ mod tests {
             sentences.push(vec![7, 8, if i % 2 == 0 { 5 } else { 6 }, 9]);
         }
         let counts = vec![200u64, 200, 400, 400, 400, 200, 200, 400, 400, 400];
-        let p = Word2VecParams { dim: 16, sample: 0.0, ..Default::default() };
+        let p = Word2VecParams {
+            dim: 16,
+            sample: 0.0,
+            ..Default::default()
+        };
         let a = train(&p, &sentences, &counts, 1, &mut |_| {});
         let b = train(&p, &sentences, &counts, 1, &mut |_| {});
         assert_eq!(a, b);
         let row = |i: usize| &a[i * 16..(i + 1) * 16];
-        assert!(cos(row(0), row(1)) > cos(row(0), row(5)) + 0.2, "{} {}", cos(row(0), row(1)), cos(row(0), row(5)));
+        assert!(
+            cos(row(0), row(1)) > cos(row(0), row(5)) + 0.2,
+            "{} {}",
+            cos(row(0), row(1)),
+            cos(row(0), row(5))
+        );
         assert_ne!(a, train(&p, &sentences, &counts, 2, &mut |_| {}));
     }
 }

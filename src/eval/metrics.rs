@@ -115,8 +115,16 @@ mod tests {
         // → 0.6666666666666667 0.7
         let y = [false, false, true, true, false, true];
         let s = [0.1, 0.4, 0.35, 0.8, 0.4, 0.4];
-        assert!((roc_auc(&y, &s) - 0.666_666_666_666_666_7).abs() < 1e-12, "{}", roc_auc(&y, &s));
-        assert!((average_precision(&y, &s) - 0.7).abs() < 1e-12, "{}", average_precision(&y, &s));
+        assert!(
+            (roc_auc(&y, &s) - 0.666_666_666_666_666_7).abs() < 1e-12,
+            "{}",
+            roc_auc(&y, &s)
+        );
+        assert!(
+            (average_precision(&y, &s) - 0.7).abs() < 1e-12,
+            "{}",
+            average_precision(&y, &s)
+        );
         let c = Confusion::of(&y, &[false, true, true, true, false, false]);
         assert_eq!((c.tp, c.fp, c.fn_, c.tn), (2, 1, 1, 2));
         assert!((c.f1() - 2.0 / 3.0).abs() < 1e-12);

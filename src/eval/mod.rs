@@ -64,11 +64,28 @@ pub fn evaluate(
         return Err(EvalError::TooFew(records.len()));
     }
     let labels: Vec<bool> = match block_labels {
-        Some(map) => records.iter().map(|r| r.blocks.iter().any(|b| map.get(b).copied().unwrap_or(false))).collect(),
-        None => records.iter().map(|r| r.label).collect::<Option<Vec<bool>>>().ok_or(EvalError::NoLabels)?,
+        Some(map) => records
+            .iter()
+            .map(|r| {
+                r.blocks
+                    .iter()
+                    .any(|b| map.get(b).copied().unwrap_or(false))
+            })
+            .collect(),
+        None => records
+            .iter()
+            .map(|r| r.label)
+            .collect::<Option<Vec<bool>>>()
+            .ok_or(EvalError::NoLabels)?,
     };
-    let train: Vec<&str> = records[..n_train].iter().map(|r| r.message.as_str()).collect();
-    let test: Vec<&str> = records[n_train..].iter().map(|r| r.message.as_str()).collect();
+    let train: Vec<&str> = records[..n_train]
+        .iter()
+        .map(|r| r.message.as_str())
+        .collect();
+    let test: Vec<&str> = records[n_train..]
+        .iter()
+        .map(|r| r.message.as_str())
+        .collect();
     let t0 = Instant::now();
     let model = Model::fit(&train, params)?;
     let train_seconds = t0.elapsed().as_secs_f64();
@@ -106,12 +123,17 @@ fn block_report(records: &[Record], scores: &[Score], map: &HashMap<String, bool
             if seen.insert(b.as_str()) {
                 order.push(b.as_str());
             }
-            let e = blocks.entry(b.as_str()).or_insert((false, f64::NEG_INFINITY));
+            let e = blocks
+                .entry(b.as_str())
+                .or_insert((false, f64::NEG_INFINITY));
             e.0 |= s.is_anomaly;
             e.1 = e.1.max(s.anomaly_score);
         }
     }
-    let y: Vec<bool> = order.iter().map(|b| map.get(*b).copied().unwrap_or(false)).collect();
+    let y: Vec<bool> = order
+        .iter()
+        .map(|b| map.get(*b).copied().unwrap_or(false))
+        .collect();
     let flags: Vec<bool> = order.iter().map(|b| blocks[b].0).collect();
     let values: Vec<f64> = order.iter().map(|b| blocks[b].1).collect();
     let c = metrics::Confusion::of(&y, &flags);
@@ -134,11 +156,18 @@ pub fn parse_block_labels(text: &str) -> Result<HashMap<String, bool>, String> {
         if line.is_empty() || (i == 0 && line.to_ascii_lowercase().starts_with("blockid")) {
             continue;
         }
-        let (id, label) = line.split_once(',').ok_or_else(|| format!("line {}: expected 'BlockId,Label'", i + 1))?;
+        let (id, label) = line
+            .split_once(',')
+            .ok_or_else(|| format!("line {}: expected 'BlockId,Label'", i + 1))?;
         let anomalous = match label.trim() {
             "Anomaly" => true,
             "Normal" => false,
-            other => return Err(format!("line {}: label '{other}' is neither Normal nor Anomaly", i + 1)),
+            other => {
+                return Err(format!(
+                    "line {}: label '{other}' is neither Normal nor Anomaly",
+                    i + 1
+                ))
+            }
         };
         map.insert(id.trim().to_string(), anomalous);
     }

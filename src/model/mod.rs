@@ -16,9 +16,9 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use crate::detect::ensemble::{Score, Signals};
 use crate::detect::autoencoder::Autoencoder;
 use crate::detect::calibrate::Calibrator;
+pub use crate::detect::ensemble::{Score, Signals};
 use crate::detect::lof::Lof;
 use crate::detect::rarity::{template_key, Rarity};
 use crate::detect::severity::severity;
@@ -33,13 +33,23 @@ pub enum ModelError {
     #[error("embedding size {dim} is not supported: use one of {supported:?}")]
     UnsupportedDim { dim: usize, supported: Vec<usize> },
     #[error("cannot write model to {path}: {source}")]
-    Write { path: PathBuf, source: std::io::Error },
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("cannot read model from {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("model in {path} is corrupt ({what}); delete the directory and retrain")]
     Corrupt { path: PathBuf, what: String },
     #[error("model in {path} has format {found}, this lad reads {expected}; retrain the model")]
-    FormatMismatch { path: PathBuf, found: String, expected: String },
+    FormatMismatch {
+        path: PathBuf,
+        found: String,
+        expected: String,
+    },
     #[error(transparent)]
     Vectors(#[from] VectorsError),
 }
@@ -114,7 +124,10 @@ impl Model {
         }
         let dim = params.embed.dim;
         if !crate::detect::knn::SUPPORTED_DIMS.contains(&dim) {
-            return Err(ModelError::UnsupportedDim { dim, supported: crate::detect::knn::SUPPORTED_DIMS.to_vec() });
+            return Err(ModelError::UnsupportedDim {
+                dim,
+                supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
+            });
         }
         // 1. Tokenize and group templates (first-appearance order keeps everything deterministic).
         let mut template_index: HashMap<u64, usize> = HashMap::new();
@@ -151,14 +164,24 @@ impl Model {
                 counts[id as usize] += c;
             }
         }
-        let template_ids: Vec<Vec<u32>> =
-            templates.iter().map(|(tokens, _)| tokens.iter().map(|t| vocab[t.as_str()]).collect()).collect();
-        let sentences: Vec<Vec<u32>> = message_template.iter().map(|&t| template_ids[t as usize].clone()).collect();
+        let template_ids: Vec<Vec<u32>> = templates
+            .iter()
+            .map(|(tokens, _)| tokens.iter().map(|t| vocab[t.as_str()]).collect())
+            .collect();
+        let sentences: Vec<Vec<u32>> = message_template
+            .iter()
+            .map(|&t| template_ids[t as usize].clone())
+            .collect();
         drop(message_template);
-        let matrix = word2vec::train(&params.embed, &sentences, &counts, params.seed, &mut |p| progress(Stage::Embed, p));
+        let matrix = word2vec::train(&params.embed, &sentences, &counts, params.seed, &mut |p| {
+            progress(Stage::Embed, p)
+        });
         drop(sentences);
         let n = rarity.messages() as f32;
-        let keep: Vec<bool> = counts.iter().map(|&c| c >= params.embed.min_count).collect();
+        let keep: Vec<bool> = counts
+            .iter()
+            .map(|&c| c >= params.embed.min_count)
+            .collect();
         let mut kept_words = Vec::new();
         let mut kept_matrix = Vec::new();
         let mut idf = Vec::new();
@@ -178,9 +201,14 @@ impl Model {
         }
         let weights: Vec<f64> = templates.iter().map(|t| t.1 as f64).collect();
         progress(Stage::Lof, 0.0);
-        let lof = Lof::fit(params.lof, dim, &tvecs)
-            .ok_or(ModelError::UnsupportedDim { dim, supported: crate::detect::knn::SUPPORTED_DIMS.to_vec() })?;
-        let lof_train: Vec<f64> = tvecs.chunks_exact(dim).map(|v| lof.score_training(v)).collect();
+        let lof = Lof::fit(params.lof, dim, &tvecs).ok_or(ModelError::UnsupportedDim {
+            dim,
+            supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
+        })?;
+        let lof_train: Vec<f64> = tvecs
+            .chunks_exact(dim)
+            .map(|v| lof.score_training(v))
+            .collect();
         progress(Stage::Lof, 1.0);
         progress(Stage::Autoencoder, 0.0);
         let ae = Autoencoder::fit(&params.ae, dim, &tvecs, &weights, params.seed);
@@ -204,8 +232,20 @@ impl Model {
             train_seconds: started.elapsed().as_secs_f64(),
             params: params.clone(),
         };
-        let det = Detectors { version, lof, ae, rarity, lof_cal, ae_cal };
-        Ok(Self { info, vectors, det, cache: Mutex::new(HashMap::new()) })
+        let det = Detectors {
+            version,
+            lof,
+            ae,
+            rarity,
+            lof_cal,
+            ae_cal,
+        };
+        Ok(Self {
+            info,
+            vectors,
+            det,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// Facts about this model.
@@ -229,7 +269,10 @@ impl Model {
     /// Scores messages. Never fails: any string (empty, no letters, huge) gets a score.
     pub fn score<S: AsRef<str>>(&self, messages: &[S]) -> Vec<Score> {
         let mut tokens = Vec::new();
-        messages.iter().map(|m| self.score_with(m.as_ref(), &mut tokens)).collect()
+        messages
+            .iter()
+            .map(|m| self.score_with(m.as_ref(), &mut tokens))
+            .collect()
     }
 
     /// Scores one message.
@@ -255,7 +298,8 @@ impl Model {
             }
         };
         let p = &self.info.params;
-        p.ensemble.combine(&signals, p.threshold, self.det.ae.threshold())
+        p.ensemble
+            .combine(&signals, p.threshold, self.det.ae.threshold())
     }
 
     fn signals(&self, tokens: &[String]) -> Signals {
@@ -274,7 +318,10 @@ impl Model {
 
     /// Saves into `dir` (created if missing); see [`store`] for the layout and atomicity.
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        let werr = |source| ModelError::Write { path: dir.to_path_buf(), source };
+        let werr = |source| ModelError::Write {
+            path: dir.to_path_buf(),
+            source,
+        };
         std::fs::create_dir_all(dir).map_err(werr)?;
         self.vectors.save(&dir.join("vectors.fifu"))?;
         store::write_atomically(&dir.join("detectors.json"), |w| {
@@ -290,24 +337,41 @@ impl Model {
     /// Loads a model saved by [`Model::save`]. A missing, corrupt, half-written or
     /// other-format model is an error naming the directory, never a panic.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
-        let corrupt = |what: String| ModelError::Corrupt { path: dir.to_path_buf(), what };
-        let read = |name: &str| {
-            std::fs::read(dir.join(name)).map_err(|source| ModelError::Read { path: dir.join(name), source })
+        let corrupt = |what: String| ModelError::Corrupt {
+            path: dir.to_path_buf(),
+            what,
         };
-        let manifest: serde_json::Value =
-            serde_json::from_slice(&read("manifest.json")?).map_err(|e| corrupt(format!("manifest.json: {e}")))?;
+        let read = |name: &str| {
+            std::fs::read(dir.join(name)).map_err(|source| ModelError::Read {
+                path: dir.join(name),
+                source,
+            })
+        };
+        let manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")?)
+            .map_err(|e| corrupt(format!("manifest.json: {e}")))?;
         let found = format!(
             "{} v{}",
-            manifest.get("format").and_then(|v| v.as_str()).unwrap_or("?"),
-            manifest.get("format_version").and_then(|v| v.as_u64()).unwrap_or(0)
+            manifest
+                .get("format")
+                .and_then(|v| v.as_str())
+                .unwrap_or("?"),
+            manifest
+                .get("format_version")
+                .and_then(|v| v.as_u64())
+                .unwrap_or(0)
         );
         let expected = format!("{} v{}", store::FORMAT_NAME, store::FORMAT_VERSION);
         if found != expected {
-            return Err(ModelError::FormatMismatch { path: dir.to_path_buf(), found, expected });
+            return Err(ModelError::FormatMismatch {
+                path: dir.to_path_buf(),
+                found,
+                expected,
+            });
         }
-        let info: ModelInfo = serde_json::from_value(manifest).map_err(|e| corrupt(format!("manifest.json: {e}")))?;
-        let mut det: Detectors =
-            serde_json::from_slice(&read("detectors.json")?).map_err(|e| corrupt(format!("detectors.json: {e}")))?;
+        let info: ModelInfo =
+            serde_json::from_value(manifest).map_err(|e| corrupt(format!("manifest.json: {e}")))?;
+        let mut det: Detectors = serde_json::from_slice(&read("detectors.json")?)
+            .map_err(|e| corrupt(format!("detectors.json: {e}")))?;
         if det.version != info.version {
             return Err(corrupt(format!(
                 "detectors.json belongs to model {}, manifest to {}",
@@ -316,9 +380,18 @@ impl Model {
         }
         let vectors = WordVectors::load(&dir.join("vectors.fifu"))?;
         if vectors.dim() != info.params.embed.dim || !det.lof.rebuild_index() {
-            return Err(corrupt(format!("vectors have {} dimensions, expected {}", vectors.dim(), info.params.embed.dim)));
+            return Err(corrupt(format!(
+                "vectors have {} dimensions, expected {}",
+                vectors.dim(),
+                info.params.embed.dim
+            )));
         }
-        Ok(Self { info, vectors, det, cache: Mutex::new(HashMap::new()) })
+        Ok(Self {
+            info,
+            vectors,
+            det,
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 }
 

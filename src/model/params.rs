@@ -31,7 +31,7 @@ impl Default for ModelParams {
             lof: LofParams::default(),
             ae: AeParams::default(),
             ensemble: EnsembleParams::default(),
-            threshold: 0.75,
+            threshold: 0.78,
             seed: 42,
         }
     }

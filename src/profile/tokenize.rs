@@ -35,7 +35,9 @@ impl std::str::FromStr for Tokenizer {
         match s.to_ascii_lowercase().as_str() {
             "masked" => Ok(Self::Masked),
             "letters" | "original" => Ok(Self::Letters),
-            other => Err(format!("unknown tokenizer '{other}': expected 'masked' or 'letters'")),
+            other => Err(format!(
+                "unknown tokenizer '{other}': expected 'masked' or 'letters'"
+            )),
         }
     }
 }
@@ -72,7 +74,11 @@ fn letters(message: &str, out: &mut Vec<String>) {
 /// Characters that belong inside a word. Everything else (spaces, quotes, brackets, `=`, `,`,
 /// `;`, …) separates words.
 fn is_word_char(c: char) -> bool {
-    c.is_alphanumeric() || matches!(c, '_' | '.' | '/' | ':' | '-' | '@' | '#' | '+' | '~' | '%' | '$' | '*')
+    c.is_alphanumeric()
+        || matches!(
+            c,
+            '_' | '.' | '/' | ':' | '-' | '@' | '#' | '+' | '~' | '%' | '$' | '*'
+        )
 }
 
 fn masked(message: &str, out: &mut Vec<String>) {
@@ -82,7 +88,8 @@ fn masked(message: &str, out: &mut Vec<String>) {
             out.push("<url>".into());
         } else {
             for word in chunk.split(|c: char| !is_word_char(c)) {
-                let word = word.trim_matches(|c: char| matches!(c, '.' | ':' | '-' | '+' | '*' | '#' | '~'));
+                let word = word
+                    .trim_matches(|c: char| matches!(c, '.' | ':' | '-' | '+' | '*' | '#' | '~'));
                 if !word.is_empty() {
                     out.push(mask_word(word));
                 }
@@ -188,7 +195,9 @@ fn is_uuid(word: &str) -> bool {
     let parts: Vec<&str> = word.split('-').collect();
     parts.len() == 5
         && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
-        && parts.iter().all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+        && parts
+            .iter()
+            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 #[cfg(test)]
@@ -203,15 +212,46 @@ mod tests {
     fn masks_volatile_parts_into_typed_placeholders() {
         assert_eq!(
             t("CRON[25368]: pam_unix(cron:session): session opened for user root by (uid=0)"),
-            ["CRON", "<num>", "pam_unix", "cron:session", "session", "opened", "for", "user", "root", "by", "uid", "<num>"]
+            [
+                "CRON",
+                "<num>",
+                "pam_unix",
+                "cron:session",
+                "session",
+                "opened",
+                "for",
+                "user",
+                "root",
+                "by",
+                "uid",
+                "<num>"
+            ]
         );
-        assert_eq!(t("from 10.0.0.12:5353 at 2005-06-03-15.42.50.675872"), ["from", "<ip>", "at", "<num>"]);
-        assert_eq!(t("iar 00106b1c dear 0x0ce06c1c"), ["iar", "<hex>", "dear", "<hex>"]);
-        assert_eq!(t("open() \"/var/www/favicon.ico\" failed"), ["open", "<path>", "failed"]);
-        assert_eq!(t("id 123e4567-e89b-12d3-a456-426614174000 ok"), ["id", "<uuid>", "ok"]);
-        assert_eq!(t("node R02-M1-N0-C:J12-U11 dn228"), ["node", "R#-M#-N#-C:J#-U#", "dn#"]);
+        assert_eq!(
+            t("from 10.0.0.12:5353 at 2005-06-03-15.42.50.675872"),
+            ["from", "<ip>", "at", "<num>"]
+        );
+        assert_eq!(
+            t("iar 00106b1c dear 0x0ce06c1c"),
+            ["iar", "<hex>", "dear", "<hex>"]
+        );
+        assert_eq!(
+            t("open() \"/var/www/favicon.ico\" failed"),
+            ["open", "<path>", "failed"]
+        );
+        assert_eq!(
+            t("id 123e4567-e89b-12d3-a456-426614174000 ok"),
+            ["id", "<uuid>", "ok"]
+        );
+        assert_eq!(
+            t("node R02-M1-N0-C:J12-U11 dn228"),
+            ["node", "R#-M#-N#-C:J#-U#", "dn#"]
+        );
         assert_eq!(t("GET http://x.y/z?a=1"), ["GET", "<url>"]);
-        assert_eq!(t("addr fe80::1ff:fe23:4567:890a up"), ["addr", "<ip>", "up"]);
+        assert_eq!(
+            t("addr fe80::1ff:fe23:4567:890a up"),
+            ["addr", "<ip>", "up"]
+        );
         assert_eq!(t("FATAL Error"), ["FATAL", "Error"]);
     }
 

@@ -110,10 +110,8 @@ pub fn truncate_message(mut s: String, max: usize) -> (String, bool) {
 pub fn parse_datetime(v: Option<&Bson>) -> Result<DateTime<Utc>, SkipReason> {
     match v {
         None | Some(Bson::Null) | Some(Bson::Undefined) => Err(SkipReason::DatetimeMissing),
-        Some(Bson::DateTime(d)) => {
-            DateTime::<Utc>::from_timestamp_millis(d.timestamp_millis())
-                .ok_or(SkipReason::DatetimeUnparseable)
-        }
+        Some(Bson::DateTime(d)) => DateTime::<Utc>::from_timestamp_millis(d.timestamp_millis())
+            .ok_or(SkipReason::DatetimeUnparseable),
         Some(Bson::String(s)) => DateTime::parse_from_rfc3339(s.trim())
             .map(|d| d.with_timezone(&Utc))
             .map_err(|_| SkipReason::DatetimeUnparseable),
@@ -158,13 +156,18 @@ mod tests {
     }
 
     fn action(d: Document) -> Action {
-        prepare(&d, "message", "received_at").expect("has _id").action
+        prepare(&d, "message", "received_at")
+            .expect("has _id")
+            .action
     }
 
     #[test]
     fn classifies_bad_documents() {
         let t = now();
-        assert_eq!(action(doc! {"_id": 1, "received_at": t}), Action::Skip(SkipReason::MessageMissing));
+        assert_eq!(
+            action(doc! {"_id": 1, "received_at": t}),
+            Action::Skip(SkipReason::MessageMissing)
+        );
         assert_eq!(
             action(doc! {"_id": 1, "message": 5, "received_at": t}),
             Action::Skip(SkipReason::MessageNotString)
@@ -177,7 +180,10 @@ mod tests {
             action(doc! {"_id": 1, "message": ["a"], "received_at": t}),
             Action::Skip(SkipReason::MessageNotString)
         );
-        assert_eq!(action(doc! {"_id": 1, "message": "x"}), Action::Skip(SkipReason::DatetimeMissing));
+        assert_eq!(
+            action(doc! {"_id": 1, "message": "x"}),
+            Action::Skip(SkipReason::DatetimeMissing)
+        );
         assert_eq!(
             action(doc! {"_id": 1, "message": "x", "received_at": "yesterday"}),
             Action::Skip(SkipReason::DatetimeUnparseable)
@@ -198,7 +204,13 @@ mod tests {
         )
         .expect("has _id");
         assert_eq!(p.resume_dt, Some(now()));
-        assert_eq!(p.action, Action::Score { text: String::new(), truncated: false });
+        assert_eq!(
+            p.action,
+            Action::Score {
+                text: String::new(),
+                truncated: false
+            }
+        );
         let p = prepare(
             &doc! {"_id": 2, "log": {"msg": "hi"}, "ts": "2024-01-02T03:04:05+02:00"},
             "log.msg",
@@ -206,7 +218,13 @@ mod tests {
         )
         .expect("has _id");
         assert_eq!(p.resume_dt, None);
-        assert_eq!(p.action, Action::Score { text: "hi".into(), truncated: false });
+        assert_eq!(
+            p.action,
+            Action::Score {
+                text: "hi".into(),
+                truncated: false
+            }
+        );
     }
 
     #[test]

@@ -83,9 +83,13 @@ pub async fn run_with(
     };
     let target = config.mongo.display_target();
     match crate::mongo::connection::ping(&client).await {
-        Ok(()) => tracing::info!(%target, db = %config.db, workers = config.sources.len(), "connected"),
+        Ok(()) => {
+            tracing::info!(%target, db = %config.db, workers = config.sources.len(), "connected")
+        }
         Err(e) if is_auth_error(&e) => return Err(config.mongo.driver_error(e).into()),
-        Err(e) => tracing::warn!(%target, "MongoDB not reachable yet ({}); workers will retry", config.mongo.scrub(&e.to_string())),
+        Err(e) => {
+            tracing::warn!(%target, "MongoDB not reachable yet ({}); workers will retry", config.mongo.scrub(&e.to_string()))
+        }
     }
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -98,9 +102,21 @@ pub async fn run_with(
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let permits = Arc::new(Semaphore::new(cpus));
 
-    let spawn = |set: &mut JoinSet<WorkerReport>, map: &mut HashMap<tokio::task::Id, LogSource>, src: LogSource| {
-        let ctx = Arc::new(WorkerCtx::new(config.clone(), &client, src.clone(), opts.once, permits.clone()));
-        let h = set.spawn(run_worker(ctx, Shutdown::new(stop_rx.clone()), retrain_rx.clone()));
+    let spawn = |set: &mut JoinSet<WorkerReport>,
+                 map: &mut HashMap<tokio::task::Id, LogSource>,
+                 src: LogSource| {
+        let ctx = Arc::new(WorkerCtx::new(
+            config.clone(),
+            &client,
+            src.clone(),
+            opts.once,
+            permits.clone(),
+        ));
+        let h = set.spawn(run_worker(
+            ctx,
+            Shutdown::new(stop_rx.clone()),
+            retrain_rx.clone(),
+        ));
         map.insert(h.id(), src);
     };
     let mut set = JoinSet::new();
@@ -202,7 +218,11 @@ pub async fn run_cli(config_path: &Path, once: bool) -> anyhow::Result<()> {
         );
     }
     if let Some(w) = report.workers.iter().find(|w| w.failed.is_some()) {
-        anyhow::bail!("worker {} failed: {}", w.source.key(), w.failed.as_deref().unwrap_or(""));
+        anyhow::bail!(
+            "worker {} failed: {}",
+            w.source.key(),
+            w.failed.as_deref().unwrap_or("")
+        );
     }
     Ok(())
 }

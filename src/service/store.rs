@@ -250,13 +250,20 @@ impl Store {
 
     /// The saved resume point, if any.
     pub async fn load_resume(&self) -> Result<Option<Resume>, StoreError> {
-        let Some(d) = self.state.find_one(doc! { "_id": self.source.key() }).await? else {
+        let Some(d) = self
+            .state
+            .find_one(doc! { "_id": self.source.key() })
+            .await?
+        else {
             return Ok(None);
         };
         Ok(match d.get("last_datetime") {
             Some(Bson::DateTime(dt)) => Some(Resume {
                 dt: *dt,
-                id: d.get("last_id").filter(|b| !matches!(b, Bson::Null)).cloned(),
+                id: d
+                    .get("last_id")
+                    .filter(|b| !matches!(b, Bson::Null))
+                    .cloned(),
             }),
             _ => None,
         })

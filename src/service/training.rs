@@ -23,11 +23,7 @@ const FALLBACK_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
 
 /// A saved model is fresh when no scheduled retrain has happened since it was trained
 /// (or, if the schedule has no previous occurrence, when it is younger than 24 h).
-pub fn is_fresh(
-    trained_at: DateTime<Utc>,
-    schedule: &RetrainSchedule,
-    now: DateTime<Utc>,
-) -> bool {
+pub fn is_fresh(trained_at: DateTime<Utc>, schedule: &RetrainSchedule, now: DateTime<Utc>) -> bool {
     if trained_at > now + chrono::Duration::minutes(5) {
         return false; // clock trouble: do not trust it
     }
@@ -106,8 +102,14 @@ pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Ar
         }
         let end = Utc::now();
         let span = chrono::Duration::from_std(cfg.train_time_span).unwrap_or(chrono::Duration::MAX);
-        let start = end.checked_sub_signed(span).unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let messages = match ctx.store.training_messages(start, end, cfg.train_max_entries).await {
+        let start = end
+            .checked_sub_signed(span)
+            .unwrap_or(DateTime::<Utc>::MIN_UTC);
+        let messages = match ctx
+            .store
+            .training_messages(start, end, cfg.train_max_entries)
+            .await
+        {
             Ok(m) => m,
             Err(e) => {
                 ctx.db_error("loading training messages", &e, &mut backoff, shutdown)

@@ -145,7 +145,14 @@ pub(crate) async fn run_worker(
     mut retrain: watch::Receiver<u64>,
 ) -> WorkerReport {
     let cfg = ctx.config.clone();
-    if retry!(ctx, "creating index", &mut shutdown, ctx.store.ensure_index()).is_none() {
+    if retry!(
+        ctx,
+        "creating index",
+        &mut shutdown,
+        ctx.store.ensure_index()
+    )
+    .is_none()
+    {
         return ctx.report(None);
     }
     let model = match load_fresh(&ctx).await {
@@ -157,8 +164,12 @@ pub(crate) async fn run_worker(
     };
     ctx.set_model(model);
 
-    let Some(saved) = retry!(ctx, "loading resume point", &mut shutdown, ctx.store.load_resume())
-    else {
+    let Some(saved) = retry!(
+        ctx,
+        "loading resume point",
+        &mut shutdown,
+        ctx.store.load_resume()
+    ) else {
         return ctx.report(None);
     };
     let mut resume = saved.unwrap_or_else(|| {
@@ -183,7 +194,10 @@ pub(crate) async fn run_worker(
             if training.as_ref().is_some_and(|h| !h.is_finished()) {
                 tracing::warn!(source = %ctx.key, "scheduled retrain skipped: the previous one is still running");
             } else {
-                training = Some(tokio::spawn(background_retrain(ctx.clone(), shutdown.clone())));
+                training = Some(tokio::spawn(background_retrain(
+                    ctx.clone(),
+                    shutdown.clone(),
+                )));
             }
         }
         let Some(model) = ctx.current_model() else {
@@ -208,7 +222,11 @@ pub(crate) async fn run_worker(
                 }
             }
             Err(e) => {
-                if ctx.db_error("processing a batch", &e, &mut backoff, &mut shutdown).await.is_none() {
+                if ctx
+                    .db_error("processing a batch", &e, &mut backoff, &mut shutdown)
+                    .await
+                    .is_none()
+                {
                     break;
                 }
             }

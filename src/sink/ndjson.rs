@@ -19,7 +19,13 @@ pub struct ScoredRecord<'a> {
 }
 
 /// Writes one record per line.
-pub fn write_record<W: Write>(w: &mut W, file: &str, line: usize, message: &str, score: &Score) -> std::io::Result<()> {
+pub fn write_record<W: Write>(
+    w: &mut W,
+    file: &str,
+    line: usize,
+    message: &str,
+    score: &Score,
+) -> std::io::Result<()> {
     let rec = ScoredRecord {
         file,
         line,

@@ -47,30 +47,56 @@ pub struct Skipped {
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
 }
 
 /// Reads every record of `path` in `format`.
-pub fn read_records(path: &Path, format: FileFormat, message_field: &str) -> Result<(Vec<Record>, Vec<Skipped>), SourceError> {
-    let bytes = std::fs::read(path).map_err(|source| SourceError::Io { path: path.to_path_buf(), source })?;
+pub fn read_records(
+    path: &Path,
+    format: FileFormat,
+    message_field: &str,
+) -> Result<(Vec<Record>, Vec<Skipped>), SourceError> {
+    let bytes = std::fs::read(path).map_err(|source| SourceError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     Ok(parse_records(&bytes, format, message_field))
 }
 
 /// Parses records from raw bytes (see [`read_records`]).
-pub fn parse_records(bytes: &[u8], format: FileFormat, message_field: &str) -> (Vec<Record>, Vec<Skipped>) {
+pub fn parse_records(
+    bytes: &[u8],
+    format: FileFormat,
+    message_field: &str,
+) -> (Vec<Record>, Vec<Skipped>) {
     let mut records = Vec::new();
     let mut skipped = Vec::new();
     for (i, raw) in split_lines(bytes).enumerate() {
         let line = i + 1;
         let text = String::from_utf8_lossy(raw);
         if text.trim().is_empty() {
-            skipped.push(Skipped { line, reason: "blank line".into() });
+            skipped.push(Skipped {
+                line,
+                reason: "blank line".into(),
+            });
             continue;
         }
         match parse_line(&text, format, message_field) {
             Ok((message, label)) => {
-                let blocks = if format == FileFormat::Hdfs { block_ids(&message) } else { Vec::new() };
-                records.push(Record { line, message, label, blocks });
+                let blocks = if format == FileFormat::Hdfs {
+                    block_ids(&message)
+                } else {
+                    Vec::new()
+                };
+                records.push(Record {
+                    line,
+                    message,
+                    label,
+                    blocks,
+                });
             }
             Err(reason) => skipped.push(Skipped { line, reason }),
         }
@@ -78,7 +104,11 @@ pub fn parse_records(bytes: &[u8], format: FileFormat, message_field: &str) -> (
     (records, skipped)
 }
 
-fn parse_line(text: &str, format: FileFormat, message_field: &str) -> Result<(String, Option<bool>), String> {
+fn parse_line(
+    text: &str,
+    format: FileFormat,
+    message_field: &str,
+) -> Result<(String, Option<bool>), String> {
     match format {
         FileFormat::Plain | FileFormat::Hdfs => Ok((text.to_string(), None)),
         FileFormat::Bgl => {
@@ -87,7 +117,8 @@ fn parse_line(text: &str, format: FileFormat, message_field: &str) -> Result<(St
             Ok((rest.trim_start().to_string(), Some(label != "-")))
         }
         FileFormat::Ndjson => {
-            let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+            let v: serde_json::Value =
+                serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
             match v.get(message_field) {
                 Some(serde_json::Value::String(s)) => Ok((s.clone(), None)),
                 Some(_) => Err(format!("field '{message_field}' is not a string")),
@@ -104,11 +135,18 @@ fn split_lines(bytes: &[u8]) -> impl Iterator<Item = &[u8]> {
         if rest.is_empty() {
             return None;
         }
-        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r').unwrap_or(rest.len());
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n' || b == b'\r')
+            .unwrap_or(rest.len());
         let line = &rest[..end];
         let mut next = end;
         if next < rest.len() {
-            next += if rest[next] == b'\r' && rest.get(next + 1) == Some(&b'\n') { 2 } else { 1 };
+            next += if rest[next] == b'\r' && rest.get(next + 1) == Some(&b'\n') {
+                2
+            } else {
+                1
+            };
         }
         rest = &rest[next..];
         Some(line)
@@ -143,13 +181,28 @@ mod tests {
     #[test]
     fn splits_any_line_break_and_keeps_line_numbers() {
         let (r, s) = parse_records(b"a\r\nb\rc\n\n\xffd", FileFormat::Plain, "message");
-        assert_eq!(r.iter().map(|x| (x.line, x.message.as_str())).collect::<Vec<_>>(), [(1, "a"), (2, "b"), (3, "c"), (5, "\u{fffd}d")]);
-        assert_eq!(s, [Skipped { line: 4, reason: "blank line".into() }]);
+        assert_eq!(
+            r.iter()
+                .map(|x| (x.line, x.message.as_str()))
+                .collect::<Vec<_>>(),
+            [(1, "a"), (2, "b"), (3, "c"), (5, "\u{fffd}d")]
+        );
+        assert_eq!(
+            s,
+            [Skipped {
+                line: 4,
+                reason: "blank line".into()
+            }]
+        );
     }
 
     #[test]
     fn bgl_label_is_stripped_from_the_message() {
-        let (r, _) = parse_records(b"- 1 ok line\nKERNDTLB 2 bad line\n", FileFormat::Bgl, "message");
+        let (r, _) = parse_records(
+            b"- 1 ok line\nKERNDTLB 2 bad line\n",
+            FileFormat::Bgl,
+            "message",
+        );
         assert_eq!(r[0].message, "1 ok line");
         assert_eq!(r[0].label, Some(false));
         assert_eq!(r[1].message, "2 bad line");
@@ -158,7 +211,11 @@ mod tests {
 
     #[test]
     fn ndjson_bad_lines_are_skipped_with_reason() {
-        let (r, s) = parse_records(b"{\"message\":\"hi\"}\n{oops\n{\"message\":3}\n{}\n", FileFormat::Ndjson, "message");
+        let (r, s) = parse_records(
+            b"{\"message\":\"hi\"}\n{oops\n{\"message\":3}\n{}\n",
+            FileFormat::Ndjson,
+            "message",
+        );
         assert_eq!(r.len(), 1);
         assert_eq!(s.iter().map(|x| x.line).collect::<Vec<_>>(), [2, 3, 4]);
         assert!(s[1].reason.contains("not a string"));
@@ -166,6 +223,9 @@ mod tests {
 
     #[test]
     fn hdfs_block_ids() {
-        assert_eq!(block_ids("Receiving block blk_-1608999687919862906 src: blk_7 blk_ blk_-"), ["blk_-1608999687919862906", "blk_7"]);
+        assert_eq!(
+            block_ids("Receiving block blk_-1608999687919862906 src: blk_7 blk_ blk_-"),
+            ["blk_-1608999687919862906", "blk_7"]
+        );
     }
 }

@@ -2,4 +2,4 @@
 
 pub mod file;
 
-pub use file::{read_records, FileFormat, Record, SourceError, Skipped};
+pub use file::{read_records, FileFormat, Record, Skipped, SourceError};

@@ -69,7 +69,11 @@ pub async fn monitored_client(uri: &str, log: &CommandLog) -> Client {
         if let CommandEvent::Succeeded(ok) = &ev {
             let cursor = ok.reply.get_document("cursor").ok();
             let n = cursor
-                .and_then(|c| c.get_array("firstBatch").or_else(|_| c.get_array("nextBatch")).ok())
+                .and_then(|c| {
+                    c.get_array("firstBatch")
+                        .or_else(|_| c.get_array("nextBatch"))
+                        .ok()
+                })
                 .map_or(0, Vec::len);
             if let Ok(mut g) = sink.lock() {
                 if let Some(c) = g.iter_mut().rev().find(|c| c.request_id == ok.request_id) {
@@ -125,7 +129,13 @@ pub async fn client(uri: &str) -> Client {
 }
 
 /// YAML for a config against `uri`/`db` with the given `(collection, [hosts])`.
-pub fn yaml(uri: &str, db: &str, model_dir: &std::path::Path, sources: &[(&str, &[&str])], extra: &str) -> String {
+pub fn yaml(
+    uri: &str,
+    db: &str,
+    model_dir: &std::path::Path,
+    sources: &[(&str, &[&str])],
+    extra: &str,
+) -> String {
     let mut s = format!(
         "MG_URI: \"{uri}\"\nMG_DB: {db}\nMODEL_BASE_DIR: \"{}\"\nPOLL_INTERVAL: 1\n\
          LATE_ARRIVAL_GRACE: 0\nMG_SERVER_SELECTION_TIMEOUT: 5\nMG_CONNECT_TIMEOUT: 5\nLOG_SOURCES:\n",
@@ -164,7 +174,12 @@ impl Rng {
         self.next() % n
     }
     fn ip(&mut self) -> String {
-        format!("10.{}.{}.{}", self.below(256), self.below(256), self.below(254) + 1)
+        format!(
+            "10.{}.{}.{}",
+            self.below(256),
+            self.below(256),
+            self.below(254) + 1
+        )
     }
 }
 
@@ -202,13 +217,24 @@ pub fn anomalous_message(r: &mut Rng) -> String {
 
 /// `n` documents for `host` with timestamps spread evenly over `[start, end)`, about
 /// `anomaly_every`-th of them anomalous (marked `injected: true` for the assertions).
-pub fn fixture(host: &str, n: usize, start: DateTime<Utc>, end: DateTime<Utc>, anomaly_every: u64, seed: u64) -> Vec<Document> {
+pub fn fixture(
+    host: &str,
+    n: usize,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    anomaly_every: u64,
+    seed: u64,
+) -> Vec<Document> {
     let mut r = Rng::new(seed);
     let step = (end - start).num_milliseconds().max(1) / n.max(1) as i64;
     (0..n)
         .map(|i| {
             let injected = anomaly_every > 0 && r.below(anomaly_every) == 0;
-            let msg = if injected { anomalous_message(&mut r) } else { normal_message(&mut r) };
+            let msg = if injected {
+                anomalous_message(&mut r)
+            } else {
+                normal_message(&mut r)
+            };
             let t = start + chrono::Duration::milliseconds(step * i as i64);
             doc! {
                 "hostname": host,
@@ -222,7 +248,9 @@ pub fn fixture(host: &str, n: usize, start: DateTime<Utc>, end: DateTime<Utc>, a
 
 pub async fn insert(coll: &Collection<Document>, docs: Vec<Document>) {
     for chunk in docs.chunks(1000) {
-        coll.insert_many(chunk.to_vec()).await.expect("insert fixtures");
+        coll.insert_many(chunk.to_vec())
+            .await
+            .expect("insert fixtures");
     }
 }
 
@@ -268,7 +296,15 @@ impl ServerCtl {
         }
     }
     pub fn run(&self, cmd: &str) {
-        let out = std::process::Command::new(&self.0).arg(cmd).output().expect("run server control script");
-        assert!(out.status.success(), "{} {cmd} failed: {}", self.0, String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(&self.0)
+            .arg(cmd)
+            .output()
+            .expect("run server control script");
+        assert!(
+            out.status.success(),
+            "{} {cmd} failed: {}",
+            self.0,
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }
