@@ -195,11 +195,16 @@ impl Model {
         let vectors = WordVectors::new(dim, kept_words, kept_matrix, idf);
 
         // 3. Template vectors, LOF and autoencoder on them.
-        let mut tvecs = Vec::with_capacity(templates.len() * dim);
-        for (tokens, _) in &templates {
+        // LOF and the autoencoder see at most `max_distinct` templates (evenly spaced in order
+        // of first appearance): enough to describe a host's message space, and it bounds
+        // training time when masking leaves many distinct messages. Rarity saw them all.
+        let stride = templates.len().div_ceil(params.max_distinct.max(1)).max(1);
+        let sample: Vec<&(Vec<String>, u64)> = templates.iter().step_by(stride).collect();
+        let mut tvecs = Vec::with_capacity(sample.len() * dim);
+        for (tokens, _) in &sample {
             tvecs.extend(vectors.message_vector(tokens));
         }
-        let weights: Vec<f64> = templates.iter().map(|t| t.1 as f64).collect();
+        let weights: Vec<f64> = sample.iter().map(|t| t.1 as f64).collect();
         progress(Stage::Lof, 0.0);
         let lof = Lof::fit(params.lof, dim, &tvecs).ok_or(ModelError::UnsupportedDim {
             dim,

@@ -21,6 +21,8 @@ pub struct ModelParams {
     pub threshold: f64,
     /// Seed of every random choice in training.
     pub seed: u64,
+    /// LOF and the autoencoder are fitted on at most this many distinct templates.
+    pub max_distinct: usize,
 }
 
 impl Default for ModelParams {
@@ -33,6 +35,7 @@ impl Default for ModelParams {
             ensemble: EnsembleParams::default(),
             threshold: 0.78,
             seed: 42,
+            max_distinct: 20_000,
         }
     }
 }
