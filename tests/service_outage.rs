@@ -89,7 +89,7 @@ async fn service_survives_a_database_outage() {
         ),
     )
     .await;
-    let all = wait_until(StdDuration::from_secs(300), scored(1000)).await;
+    let all = wait_until(StdDuration::from_secs(180), scored(1000)).await;
     let _ = stop_tx.send(());
     let report = service
         .await

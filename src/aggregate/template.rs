@@ -17,7 +17,7 @@
 //! let mut t = Template::from_message("session opened for user root by (uid=0)");
 //! t.absorb("session opened for user cumulus by (uid=0)");
 //! t.absorb("session opened for remote user bob by (uid=0)");
-//! assert_eq!(t.to_string(), "session opened for *** by (uid=0)");
+//! assert_eq!(t.to_string(), "session opened for *** user *** by (uid=0)");
 //! ```
 //!
 //! Cost: one alignment is O(n·m) after stripping the common prefix and suffix, with both
@@ -49,7 +49,10 @@ pub struct Template {
 }
 
 fn tokens(message: &str) -> (Vec<&str>, bool) {
-    let mut out: Vec<&str> = message.split_whitespace().take(MAX_ALIGN_TOKENS + 1).collect();
+    let mut out: Vec<&str> = message
+        .split_whitespace()
+        .take(MAX_ALIGN_TOKENS + 1)
+        .collect();
     let truncated = out.len() > MAX_ALIGN_TOKENS;
     out.truncate(MAX_ALIGN_TOKENS);
     (out, truncated)
@@ -76,7 +79,10 @@ impl Template {
 
     /// Number of literal tokens left.
     pub fn literals(&self) -> usize {
-        self.parts.iter().filter(|p| matches!(p, Part::Literal(_))).count()
+        self.parts
+            .iter()
+            .filter(|p| matches!(p, Part::Literal(_)))
+            .count()
     }
 
     fn push_wild(&mut self) {
@@ -90,11 +96,7 @@ impl Template {
     pub fn absorb(&mut self, message: &str) {
         let (toks, truncated) = tokens(message);
         let old = std::mem::take(&mut self.parts);
-        let lit = |p: &Part| match p {
-            Part::Literal(s) => Some(s.as_str()),
-            Part::Wildcard => None,
-        };
-        let eq = |p: &Part, t: &str| lit(p) == Some(t);
+        let eq = |p: &Part, t: &str| matches!(p, Part::Literal(s) if s == t);
 
         // Common prefix and suffix need no DP.
         let mut pre = 0;
@@ -102,7 +104,10 @@ impl Template {
             pre += 1;
         }
         let mut suf = 0;
-        while suf < old.len() - pre && suf < toks.len() - pre && eq(&old[old.len() - 1 - suf], toks[toks.len() - 1 - suf]) {
+        while suf < old.len() - pre
+            && suf < toks.len() - pre
+            && eq(&old[old.len() - 1 - suf], toks[toks.len() - 1 - suf])
+        {
             suf += 1;
         }
         let a = &old[pre..old.len() - suf];
@@ -135,7 +140,9 @@ impl Template {
                     middle.parts.push(a[i].clone());
                     i += 1;
                     j += 1;
-                } else if j >= b.len() || (i < a.len() && lcs[(i + 1) * w + j] >= lcs[i * w + j + 1]) {
+                } else if j >= b.len()
+                    || (i < a.len() && lcs[(i + 1) * w + j] >= lcs[i * w + j + 1])
+                {
                     i += 1; // template element not in the message (or a wildcard)
                     gap = true;
                 } else {
@@ -179,7 +186,10 @@ impl fmt::Display for Template {
 /// messages are absorbed once).
 pub fn template_of<S: AsRef<str>>(messages: &[S]) -> String {
     let mut seen = std::collections::HashSet::new();
-    let mut it = messages.iter().map(AsRef::as_ref).filter(|m| seen.insert(*m));
+    let mut it = messages
+        .iter()
+        .map(AsRef::as_ref)
+        .filter(|m| seen.insert(*m));
     let Some(first) = it.next() else {
         return String::new();
     };
@@ -217,7 +227,10 @@ mod tests {
     fn unequal_lengths_align_on_shared_words() {
         // An inserted word in the middle: position-wise comparison would lose everything after it.
         assert_eq!(
-            tpl(&["disk sda1 failed at sector 5", "disk sda1 has failed at sector 9"]),
+            tpl(&[
+                "disk sda1 failed at sector 5",
+                "disk sda1 has failed at sector 9"
+            ]),
             "disk sda1 *** failed at sector ***"
         );
         // Shorter message: the tail becomes a wildcard instead of being dropped silently.
@@ -226,7 +239,10 @@ mod tests {
         // Leading difference of different lengths.
         assert_eq!(tpl(&["x y z end", "q end"]), "*** end");
         // Differences at both ends and in the middle, merged into single wildcards.
-        assert_eq!(tpl(&["1 2 keep 3 4 also 5", "keep 7 also"]), "*** keep *** also ***");
+        assert_eq!(
+            tpl(&["1 2 keep 3 4 also 5", "keep 7 also"]),
+            "*** keep *** also ***"
+        );
     }
 
     #[test]
@@ -241,7 +257,10 @@ mod tests {
         let before = t.clone();
         t.absorb("user dave logged in from 10.0.0.4 via vpn");
         assert_eq!(t, before);
-        assert!(t.parts().windows(2).all(|w| !(w[0] == Part::Wildcard && w[1] == Part::Wildcard)));
+        assert!(t
+            .parts()
+            .windows(2)
+            .all(|w| !(w[0] == Part::Wildcard && w[1] == Part::Wildcard)));
     }
 
     #[test]
@@ -250,7 +269,10 @@ mod tests {
         assert_eq!(tpl(&["a b", ""]), "***");
         assert_eq!(tpl(&["", ""]), "");
         assert_eq!(tpl(&[]), "");
-        assert_eq!(tpl(&["same  spacing\tnormalised"]), "same spacing normalised");
+        assert_eq!(
+            tpl(&["same  spacing\tnormalised"]),
+            "same spacing normalised"
+        );
     }
 
     #[test]

@@ -39,6 +39,9 @@ pub struct DetectArgs {
     /// Save the trained model into this directory.
     #[arg(long)]
     pub save_model: Option<PathBuf>,
+    /// Also write a self-contained HTML report with plots to this file.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
     #[command(flatten)]
     pub opts: ModelOpts,
 }
@@ -109,6 +112,15 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     drop(out);
+    if let Some(path) = &a.report {
+        let label = match (&a.model, &a.train) {
+            (Some(dir), _) => show(dir),
+            (None, Some(t)) => format!("trained on {}", show(t)),
+            (None, None) => "trained on the first half of the input".to_string(),
+        };
+        let data = super::report::from_detect(&a.files, &inputs, &scores, &model, label);
+        super::report::write(&data, path)?;
+    }
 
     let mut order: Vec<usize> = (0..scores.len())
         .filter(|&i| scores[i].is_anomaly)

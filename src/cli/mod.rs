@@ -4,6 +4,7 @@ mod bench;
 mod detect;
 mod eval;
 mod progress;
+mod report;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -38,6 +39,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Service mode: score new MongoDB documents per (collection, host), continuously.
     Run(RunArgs),
+    /// Render an HTML report with plots from the NDJSON `lad detect` wrote.
+    Report(report::ReportArgs),
 }
 
 #[derive(Args, Debug)]
@@ -133,6 +136,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Detect(a) => detect::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Report(a) => report::run(a),
         Command::Run(a) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -209,14 +209,19 @@ impl ServiceConfig {
             )
         })?;
         let poll_interval = secs(f.number("POLL_INTERVAL", 10.0, true)?);
-        // The `update` command accepts at most 100,000 statements.
-        let batch_size = f.positive_int("BATCH_SIZE", 1000, 100_000)? as u32;
+        // The `update` command accepts at most 100,000 statements, and the whole command
+        // must stay under 16 MiB; 50,000 leaves room for long `_id`s.
+        let batch_size = f.positive_int("BATCH_SIZE", 1000, 50_000)? as u32;
         let late_arrival_grace = secs(f.number("LATE_ARRIVAL_GRACE", 5.0, false)?.max(0.0));
         let state_collection = f.string_or("STATE_COLLECTION", "lad_state")?;
         check_name("STATE_COLLECTION", &state_collection, &['$'])?;
 
+        // Defaults are the engine's (`ModelParams::default()`): LOF k = 100 as in the
+        // original, and the threshold the engine's calibration was tuned for.
         let mut model_params = ModelParams::default();
-        model_params.lof.neighbors = f.positive_int("LOF_NEIGHBORS", 100, 100_000)? as usize;
+        let defaults = model_params.clone();
+        model_params.lof.neighbors =
+            f.positive_int("LOF_NEIGHBORS", defaults.lof.neighbors as u64, 100_000)? as usize;
         if let Some(m) = f.raw("LOF_METRIC") {
             model_params.lof.metric = match &m {
                 Value::String(s) => s.parse::<Metric>().ok(),
@@ -224,8 +229,8 @@ impl ServiceConfig {
             }
             .ok_or_else(|| invalid("LOF_METRIC", "\"euclidean\" or \"cosine\"", &m))?;
         }
-        model_params.threshold = f.number("SCORE_THRESHOLD", 0.5, false)?;
-        model_params.seed = f.unsigned("SEED", 0)?;
+        model_params.threshold = f.number("SCORE_THRESHOLD", defaults.threshold, false)?;
+        model_params.seed = f.unsigned("SEED", defaults.seed)?;
 
         for key in f.unused() {
             if IGNORED_ORIGINAL_KEYS.contains(&key.as_str()) {

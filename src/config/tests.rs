@@ -24,6 +24,7 @@ fn defaults() {
     assert_eq!(c.state_collection, "lad_state");
     assert_eq!(c.model_params.lof.neighbors, 100);
     assert_eq!(c.model_params.lof.metric, Metric::Euclidean);
+    assert_eq!(c.model_params.threshold, ModelParams::default().threshold);
     assert_eq!(c.retrain_schedule.as_str(), "0 0 0 * * *");
     assert!(c.mongo.verify_cert);
     assert_eq!(c.mongo.port, 27017);
@@ -127,4 +128,12 @@ fn schedule_previous() {
         .with_timezone(&chrono::Utc);
     let prev = s.previous(now).expect("prev");
     assert_eq!(prev.to_rfc3339(), "2024-05-02T00:00:00+00:00");
+}
+
+#[test]
+fn shipped_example_config_is_valid() {
+    let c = ServiceConfig::from_yaml_str(include_str!("../../config/multihost.yaml"))
+        .expect("config/multihost.yaml must stay valid");
+    assert_eq!(c.sources.len(), 4);
+    assert_eq!(c.retrain_schedule.as_str(), "0 0 0 * * *");
 }

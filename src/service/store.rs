@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::error::ErrorKind;
-use mongodb::options::IndexOptions;
+use mongodb::options::{IndexOptions, WriteConcern};
 use mongodb::{Collection, Database, IndexModel};
 
 use super::doc::{truncate_message, MAX_MESSAGE_BYTES};
@@ -291,6 +291,10 @@ impl Store {
         self.state
             .update_one(doc! { "_id": self.source.key() }, update)
             .upsert(true)
+            // Journaled: once acknowledged, the batch written before it is durable too
+            // (the journal is sequential), so a server crash cannot take back a saved
+            // resume point.
+            .write_concern(WriteConcern::builder().journal(true).build())
             .await?;
         Ok(())
     }

@@ -52,6 +52,10 @@ pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<Model> {
             return None;
         }
     };
+    if model.info().params != ctx.config.model_params {
+        tracing::info!(source = %ctx.key, "saved model was trained with other parameters (LOF_*, SCORE_THRESHOLD, SEED); training a new one");
+        return None;
+    }
     let now = Utc::now();
     if is_fresh(model.trained_at(), &ctx.config.retrain_schedule, now) {
         tracing::info!(source = %ctx.key, version = model.version(), trained_at = %model.trained_at(), "using saved model");

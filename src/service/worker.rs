@@ -102,7 +102,13 @@ impl WorkerCtx {
         let delay = backoff.next_delay();
         let attempt = backoff.failures;
         let target = self.config.mongo.display_target();
-        let msg = self.config.mongo.scrub(&e.to_string());
+        // Server-selection errors carry a whole topology dump; the first 300 characters say
+        // what went wrong.
+        let mut msg = self.config.mongo.scrub(&e.to_string());
+        if let Some((cut, _)) = msg.char_indices().nth(300) {
+            msg.truncate(cut);
+            msg.push_str("...");
+        }
         if e.is_auth() {
             tracing::error!(source = %self.key, attempt, "{what}: MongoDB {target} refused the credentials or privileges: {msg}; retrying in {:.1}s", delay.as_secs_f64());
         } else {
@@ -164,31 +170,32 @@ pub(crate) async fn run_worker(
     };
     ctx.set_model(model);
 
-    let Some(saved) = retry!(
-        ctx,
-        "loading resume point",
-        &mut shutdown,
-        ctx.store.load_resume()
-    ) else {
+    let Some(mut resume) = load_resume(&ctx, &mut shutdown).await else {
         return ctx.report(None);
     };
-    let mut resume = saved.unwrap_or_else(|| {
-        let span = chrono::Duration::from_std(cfg.train_time_span).unwrap_or(chrono::Duration::MAX);
-        let start = Utc::now()
-            .checked_sub_signed(span)
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        Resume {
-            dt: bson_dt(start),
-            id: None,
-        }
-    });
     tracing::info!(source = %ctx.key, from = %resume.dt, "following new documents");
 
     retrain.borrow_and_update();
     let mut retrain_due = false;
     let mut training: Option<tokio::task::JoinHandle<()>> = None;
     let mut backoff = Backoff::default();
+    let mut reload_resume = false;
     while !shutdown.is_set() {
+        // Checked here too, not only while idle, so a long backlog does not delay a retrain.
+        if retrain.has_changed().unwrap_or(false) {
+            retrain.borrow_and_update();
+            retrain_due = true;
+        }
+        if reload_resume {
+            // After a failure, continue from what the database says was saved, not from
+            // memory: a server that crashed may have lost acknowledged writes, and its
+            // recovery keeps a prefix of them (the resume point is written last).
+            match load_resume(&ctx, &mut shutdown).await {
+                Some(r) => resume = r,
+                None => break,
+            }
+            reload_resume = false;
+        }
         if retrain_due && !ctx.once {
             retrain_due = false;
             if training.as_ref().is_some_and(|h| !h.is_finished()) {
@@ -218,7 +225,7 @@ pub(crate) async fn run_worker(
                 tokio::select! {
                     _ = shutdown.wait() => break,
                     _ = tokio::time::sleep(cfg.poll_interval) => {}
-                    r = retrain.changed() => retrain_due = r.is_ok(),
+                    Ok(()) = retrain.changed() => retrain_due = true,
                 }
             }
             Err(e) => {
@@ -229,11 +236,35 @@ pub(crate) async fn run_worker(
                 {
                     break;
                 }
+                reload_resume = true;
             }
         }
     }
     tracing::info!(source = %ctx.key, "worker stopped");
     ctx.report(None)
+}
+
+/// The saved resume point, or the start of the training window on a first start (so the
+/// backlog inside the window is scored). `None` when stopping.
+async fn load_resume(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Resume> {
+    let saved = retry!(
+        ctx,
+        "loading resume point",
+        shutdown,
+        ctx.store.load_resume()
+    )?;
+    let resume = saved.unwrap_or_else(|| {
+        let span =
+            chrono::Duration::from_std(ctx.config.train_time_span).unwrap_or(chrono::Duration::MAX);
+        let start = Utc::now()
+            .checked_sub_signed(span)
+            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
+        Resume {
+            dt: bson_dt(start),
+            id: None,
+        }
+    });
+    Some(resume)
 }
 
 /// Scheduled retrain: trains while the worker keeps scoring with the old model, then swaps.

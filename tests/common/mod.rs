@@ -206,12 +206,17 @@ pub fn normal_message(r: &mut Rng) -> String {
 /// A message unlike anything in [`normal_message`].
 pub fn anomalous_message(r: &mut Rng) -> String {
     let pid = 1000 + r.below(60000);
-    match r.below(5) {
+    match r.below(10) {
         0 => format!("kernel: Out of memory: Kill process {pid} (java) score 900 or sacrifice child"),
         1 => "FATAL panic: runtime error: invalid memory address or nil pointer dereference".into(),
         2 => format!("kernel: EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{pid}: comm ls: reading directory lblock 0"),
         3 => format!("app[{pid}]: segfault at 0000000000000010 ip 00007f3c8b2e1d80 error 4 in libc.so.6"),
-        _ => "mdadm: DegradedArray event detected on md device /dev/md0".into(),
+        4 => "mdadm: DegradedArray event detected on md device /dev/md0".into(),
+        5 => format!("kernel: BUG: soft lockup - CPU#{} stuck for 22s! [kworker:{pid}]", r.below(8)),
+        6 => "sshd[1]: fatal: Read from socket failed: Connection reset by peer [preauth] certificate revoked".into(),
+        7 => format!("smartd[{pid}]: Device: /dev/sdb [SAT], FAILED SMART self-check. BACK UP DATA NOW!"),
+        8 => "kernel: NMI watchdog: Watchdog detected hard LOCKUP on cpu 3".into(),
+        _ => format!("postgres[{pid}]: PANIC: could not write to file \"pg_wal/xlogtemp\": No space left on device"),
     }
 }
 

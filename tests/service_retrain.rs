@@ -1,0 +1,93 @@
+//! Scheduled retraining: with `RETRAIN_SCHEDULE` firing every few seconds, the worker trains
+//! in the background, swaps the model, and keeps scoring. New documents get the new
+//! `lad_model_version`, and every document is scored exactly once.
+
+mod common;
+
+use std::time::{Duration as StdDuration, Instant};
+
+use chrono::{Duration, Utc};
+use common::*;
+use lad::service::{run_with, RunOptions};
+use mongodb::bson::{doc, Document};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_retrain_swaps_the_model() {
+    let Some(uri) = mongo_uri("scheduled_retrain_swaps_the_model") else {
+        return;
+    };
+    init_tracing();
+    let db_name = unique_db("retrain");
+    let client = client(&uri).await;
+    let db = client.database(&db_name);
+    let coll = db.collection::<Document>("syslog");
+    let models = tempfile::tempdir().expect("tempdir");
+    let now = Utc::now();
+    insert(
+        &coll,
+        fixture(
+            "h1",
+            300,
+            now - Duration::hours(1),
+            now - Duration::minutes(10),
+            0,
+            81,
+        ),
+    )
+    .await;
+    let cfg = config(&yaml(
+        &uri,
+        &db_name,
+        models.path(),
+        &[("syslog", &["h1"])],
+        "RETRAIN_SCHEDULE: \"*/3 * * * * *\"\n",
+    ));
+
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let service = tokio::spawn(run_with(cfg, RunOptions::default(), async move {
+        let _ = stop_rx.await;
+    }));
+    // Keep new documents coming until two model versions have scored documents.
+    let t0 = Instant::now();
+    let mut seed = 100;
+    let mut inserted = 300u64;
+    let mut versions = Vec::new();
+    while t0.elapsed() < StdDuration::from_secs(240) {
+        seed += 1;
+        let t = Utc::now();
+        insert(
+            &coll,
+            fixture("h1", 20, t - Duration::seconds(1), t, 0, seed),
+        )
+        .await;
+        inserted += 20;
+        tokio::time::sleep(StdDuration::from_secs(1)).await;
+        versions = coll
+            .distinct("lad_model_version", doc! {})
+            .await
+            .expect("distinct");
+        if versions.len() >= 2 {
+            break;
+        }
+    }
+    assert!(
+        versions.len() >= 2,
+        "no retrained model was used: {versions:?}"
+    );
+    // Let the last inserts be scored, then stop.
+    let all = wait_until(StdDuration::from_secs(120), || {
+        let c = coll.clone();
+        async move { count(&c, doc! {"lad_model_version": {"$exists": true}}).await >= inserted }
+    })
+    .await;
+    let _ = stop_tx.send(());
+    let report = service.await.expect("join").expect("service run");
+    assert!(all, "documents left unscored");
+    let w = &report.workers[0];
+    assert!(w.stats.trainings >= 2, "{:?}", w.stats);
+    assert_eq!(
+        w.stats.scored, inserted,
+        "every document scored exactly once"
+    );
+    db.drop().await.expect("drop test db");
+}
