@@ -41,6 +41,18 @@ pub enum Command {
     Run(RunArgs),
     /// Render an HTML report with plots from the NDJSON `lad detect` wrote.
     Report(report::ReportArgs),
+    /// Group flagged anomalies into `***` templates (DBSCAN), on AGGR_SCHEDULE or once.
+    Aggregate(AggregateArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AggregateArgs {
+    /// The aggregator YAML (the original log-aggregator's keys; see README).
+    #[arg(long = "config-yaml", alias = "config")]
+    pub config_yaml: PathBuf,
+    /// Run one pass, then exit.
+    #[arg(long)]
+    pub once: bool,
 }
 
 #[derive(Args, Debug)]
@@ -137,6 +149,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => report::run(a),
+        Command::Aggregate(a) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            runtime.block_on(lad::aggregate::run_cli(&a.config_yaml, a.once))?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Run(a) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -26,6 +26,13 @@ pub const LEXICON: &[(&str, f64)] = &[
     ("corrupted", 1.0),
     ("corruption", 1.0),
     ("oom", 1.0),
+    ("lockup", 1.0),
+    ("oops", 1.0),
+    ("crash", 1.0),
+    ("crashed", 1.0),
+    ("unrecoverable", 1.0),
+    ("degraded", 1.0),
+    ("degradedarray", 1.0),
     // Something went wrong.
     ("error", 0.6),
     ("errors", 0.6),
@@ -48,6 +55,8 @@ pub const LEXICON: &[(&str, f64)] = &[
     ("unauthorized", 0.6),
     ("illegal", 0.6),
     ("rejected", 0.6),
+    ("revoked", 0.6),
+    ("stuck", 0.6),
     // Worth a look.
     ("warn", 0.3),
     ("warning", 0.3),
@@ -55,6 +64,15 @@ pub const LEXICON: &[(&str, f64)] = &[
     ("cannot", 0.3),
     ("lost", 0.3),
     ("invalid", 0.3),
+];
+
+/// Trouble said in several words, matched on consecutive lower-cased tokens.
+pub const PHRASES: &[(&[&str], f64)] = &[
+    (&["out", "of", "memory"], 1.0),
+    (&["no", "space", "left"], 1.0),
+    (&["kernel", "bug"], 1.0),
+    (&["read-only", "file", "system"], 0.6),
+    (&["i/o", "error"], 1.0),
 ];
 
 /// Explicit level fields (all capitals) and their severity.
@@ -78,7 +96,7 @@ pub const LEVELS: &[(&str, f64)] = &[
 ];
 
 /// Severity of a message's tokens in `[0, 1]`: its explicit level if it has one (the first),
-/// else its worst trouble word.
+/// else its worst trouble word or phrase.
 pub fn severity<S: AsRef<str>>(tokens: &[S]) -> f64 {
     if let Some(level) = tokens
         .iter()
@@ -86,16 +104,23 @@ pub fn severity<S: AsRef<str>>(tokens: &[S]) -> f64 {
     {
         return level.1;
     }
-    tokens
+    let words = tokens
         .iter()
         .filter_map(|t| {
             let t = t.as_ref();
-            LEXICON
-                .iter()
-                .find(|(w, _)| w.eq_ignore_ascii_case(t))
-                .map(|(_, s)| *s)
+            LEXICON.iter().find(|(w, _)| w.eq_ignore_ascii_case(t)).map(|(_, s)| *s)
         })
-        .fold(0.0, f64::max)
+        .fold(0.0, f64::max);
+    let phrases = PHRASES
+        .iter()
+        .filter(|(phrase, _)| {
+            tokens.windows(phrase.len()).any(|w| {
+                w.iter().zip(phrase.iter()).all(|(t, p)| t.as_ref().eq_ignore_ascii_case(p))
+            })
+        })
+        .map(|(_, s)| *s)
+        .fold(0.0, f64::max);
+    words.max(phrases)
 }
 
 #[cfg(test)]
@@ -115,5 +140,8 @@ mod tests {
             0.0
         );
         assert_eq!(severity(&["RAS", "APP", "FATAL", "ciod:", "failed"]), 1.0);
+        assert_eq!(severity(&["kernel:", "Out", "of", "memory:", "Kill"]), 0.0, "token 'memory:' is not 'memory'");
+        assert_eq!(severity(&["kernel", "Out", "of", "memory", "Kill"]), 1.0);
+        assert_eq!(severity(&["NMI", "watchdog", "hard", "LOCKUP"]), 1.0);
     }
 }
