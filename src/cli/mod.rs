@@ -39,7 +39,8 @@ pub enum Command {
     Bench(bench::BenchArgs),
     /// Service mode: score new MongoDB documents per (collection, host), continuously.
     Run(RunArgs),
-    /// Render an HTML report with plots from the NDJSON `lad detect` wrote.
+    /// Render an HTML report with plots: from the NDJSON `lad detect` wrote, or with
+    /// --config from the documents `lad run` scored in MongoDB.
     Report(report::ReportArgs),
     /// Group flagged anomalies into `***` templates (DBSCAN), on AGGR_SCHEDULE or once.
     Aggregate(AggregateArgs),
@@ -150,7 +151,9 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => report::run(a),
         Command::Aggregate(a) => {
-            let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
             runtime.block_on(lad::aggregate::run_cli(&a.config_yaml, a.once))?;
             Ok(ExitCode::SUCCESS)
         }

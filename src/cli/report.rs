@@ -1,5 +1,7 @@
-//! HTML reports: `lad detect --report FILE`, and `lad report` from the NDJSON `lad detect`
-//! wrote. Both fill a [`lad::report::ReportData`] and let the library render it.
+//! HTML reports: `lad detect --report FILE`, `lad report` from the NDJSON `lad detect`
+//! wrote, and `lad report --config FILE` from the documents `lad run` scored in MongoDB
+//! (read by [`lad::service::report_source`]). All fill a [`lad::report::ReportData`] and let
+//! the library render it.
 
 use std::io::BufRead;
 use std::path::{Path, PathBuf};
@@ -17,15 +19,31 @@ use super::show;
 pub struct ReportArgs {
     /// NDJSON files written by `lad detect` (fields `file`, `line`, `message`, `is_anomaly`,
     /// `anomaly_score`).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
     pub inputs: Vec<PathBuf>,
+    /// Instead of NDJSON: read the documents `lad run` scored from MongoDB, with this
+    /// service configuration (its MG_*, LOG_SOURCES, *_INDEX, MODEL_BASE_DIR, SCORE_THRESHOLD).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+    /// With --config: documents at or after this time; RFC 3339 or a duration back from now
+    /// (90s, 30m, 24h, 7d, 2w). Default 24h.
+    #[arg(long, requires = "config")]
+    pub since: Option<String>,
+    /// With --config: only these hostnames (repeatable; default every host in LOG_SOURCES).
+    #[arg(long = "host", requires = "config")]
+    pub hosts: Vec<String>,
+    /// With --config: keep at most this many documents, the newest (bounds memory).
+    /// Default 200000.
+    #[arg(long, requires = "config")]
+    pub max_points: Option<usize>,
     /// Where to write the HTML report.
     #[arg(long, short, default_value = "lad-report.html")]
     pub output: PathBuf,
     /// Title of the report.
     #[arg(long)]
     pub title: Option<String>,
-    /// The threshold the scores were flagged with (drawn as a line).
+    /// The threshold the scores were flagged with (drawn as a line); with --config the
+    /// config's SCORE_THRESHOLD is used.
     #[arg(long, default_value_t = 0.78)]
     pub threshold: f64,
     /// Model directories whose facts to show (repeatable).
@@ -35,6 +53,12 @@ pub struct ReportArgs {
 
 /// `lad report`.
 pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(config) = &a.config {
+        return from_mongo(config, &a);
+    }
+    if a.since.is_some() || !a.hosts.is_empty() || a.max_points.is_some() {
+        anyhow::bail!("--since, --host and --max-points need --config (a report from MongoDB)");
+    }
     let mut points = Vec::new();
     let mut skipped = 0usize;
     for f in &a.inputs {
@@ -67,6 +91,44 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
         points,
         models,
     };
+    write(&data, &a.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lad report --config FILE`: the scored documents in MongoDB.
+fn from_mongo(config_path: &Path, a: &ReportArgs) -> anyhow::Result<ExitCode> {
+    use lad::service::report_source::{parse_since, report_data, ReportQuery};
+    let cfg = lad::config::load(config_path)
+        .with_context(|| format!("invalid configuration in {}", show(config_path)))?;
+    let since = parse_since(a.since.as_deref().unwrap_or("24h"), chrono::Utc::now())
+        .map_err(|e| anyhow::anyhow!("--since: {e}"))?;
+    let max_points = a.max_points.unwrap_or(200_000);
+    let query = ReportQuery {
+        since,
+        hosts: a.hosts.clone(),
+        max_points,
+        title: a.title.clone(),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let mut data = runtime.block_on(async {
+        let client = cfg.mongo.client().await?;
+        anyhow::Ok(report_data(&cfg, &client, &query).await?)
+    })?;
+    for dir in &a.model {
+        data.models.push((show(dir), report::read_model_info(dir)?));
+    }
+    let flagged = data.points.iter().filter(|p| p.is_anomaly).count();
+    eprintln!(
+        "{} scored documents since {} ({flagged} flagged)",
+        data.points.len(),
+        since.to_rfc3339()
+    );
+    if data.points.len() >= max_points {
+        eprintln!("kept the newest {max_points} (--max-points, default 200000)");
+    }
     write(&data, &a.output)?;
     Ok(ExitCode::SUCCESS)
 }

@@ -111,6 +111,9 @@ pub struct ServiceConfig {
     pub state_collection: String,
     /// `LOF_NEIGHBORS`, `LOF_METRIC`, `SCORE_THRESHOLD`, `SEED`.
     pub model_params: ModelParams,
+    /// `METRICS_LISTEN` (env `LAD_LISTEN` overrides): where `/metrics` and `/healthz` are
+    /// served; `None` (the default, or `off`) serves nothing.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Keys of the original LAD that lad reads but has no use for in service mode; they get a
@@ -143,6 +146,9 @@ pub fn load(path: &Path) -> Result<ServiceConfig, ConfigError> {
     })?;
     let mut cfg = ServiceConfig::from_yaml_str(&text)?;
     cfg.mongo.apply_env_overrides();
+    if let Ok(v) = std::env::var("LAD_LISTEN") {
+        cfg.metrics_listen = listen_addr("LAD_LISTEN", &v)?;
+    }
     cfg.mongo.validate()?;
     Ok(cfg)
 }
@@ -231,6 +237,18 @@ impl ServiceConfig {
         }
         model_params.threshold = f.number("SCORE_THRESHOLD", defaults.threshold, false)?;
         model_params.seed = f.unsigned("SEED", defaults.seed)?;
+        // YAML reads a bare `off` (or `false`) as a boolean.
+        let metrics_listen = match f.raw("METRICS_LISTEN") {
+            None | Some(Value::Bool(false)) => None,
+            Some(Value::String(v)) => listen_addr("METRICS_LISTEN", &v)?,
+            Some(other) => {
+                return Err(invalid(
+                    "METRICS_LISTEN",
+                    "IP:PORT such as 127.0.0.1:9184 or [::1]:9184, or off",
+                    &other,
+                ))
+            }
+        };
 
         for key in f.unused() {
             if IGNORED_ORIGINAL_KEYS.contains(&key.as_str()) {
@@ -258,6 +276,7 @@ impl ServiceConfig {
             late_arrival_grace,
             state_collection,
             model_params,
+            metrics_listen,
         })
     }
 
@@ -302,6 +321,21 @@ pub(crate) fn mongo_settings(f: &mut Fields) -> Result<MongoSettings, ConfigErro
         true,
     )?);
     Ok(m)
+}
+
+/// `IP:PORT` (`[v6]:PORT` for IPv6); empty or `off` means no endpoint.
+fn listen_addr(key: &str, v: &str) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let v = v.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    v.parse().map(Some).map_err(|_| {
+        invalid(
+            key,
+            "IP:PORT such as 127.0.0.1:9184 or [::1]:9184, or off",
+            &Value::String(v.to_string()),
+        )
+    })
 }
 
 pub(crate) fn check_name(key: &str, v: &str, forbidden: &[char]) -> Result<(), ConfigError> {

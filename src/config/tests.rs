@@ -137,3 +137,25 @@ fn shipped_example_config_is_valid() {
     assert_eq!(c.sources.len(), 4);
     assert_eq!(c.retrain_schedule.as_str(), "0 0 0 * * *");
 }
+
+#[test]
+fn metrics_listen_parses_or_names_the_key() {
+    let base = "MG_DB: x\nLOG_SOURCES: {logs: {HOSTNAMES: [h1]}}\n";
+    let c = ServiceConfig::from_yaml_str(base).expect("valid");
+    assert_eq!(c.metrics_listen, None);
+    let c = ServiceConfig::from_yaml_str(&format!("{base}METRICS_LISTEN: 127.0.0.1:9184\n"))
+        .expect("valid");
+    assert_eq!(
+        c.metrics_listen,
+        Some("127.0.0.1:9184".parse().expect("addr"))
+    );
+    let c = ServiceConfig::from_yaml_str(&format!("{base}METRICS_LISTEN: off\n")).expect("valid");
+    assert_eq!(c.metrics_listen, None);
+    let c =
+        ServiceConfig::from_yaml_str(&format!("{base}METRICS_LISTEN: \"off\"\n")).expect("valid");
+    assert_eq!(c.metrics_listen, None);
+    let e = ServiceConfig::from_yaml_str(&format!("{base}METRICS_LISTEN: localhost\n"))
+        .expect_err("not an address")
+        .to_string();
+    assert!(e.starts_with("METRICS_LISTEN: expected IP:PORT"), "{e}");
+}

@@ -108,14 +108,19 @@ pub fn severity<S: AsRef<str>>(tokens: &[S]) -> f64 {
         .iter()
         .filter_map(|t| {
             let t = t.as_ref();
-            LEXICON.iter().find(|(w, _)| w.eq_ignore_ascii_case(t)).map(|(_, s)| *s)
+            LEXICON
+                .iter()
+                .find(|(w, _)| w.eq_ignore_ascii_case(t))
+                .map(|(_, s)| *s)
         })
         .fold(0.0, f64::max);
     let phrases = PHRASES
         .iter()
         .filter(|(phrase, _)| {
             tokens.windows(phrase.len()).any(|w| {
-                w.iter().zip(phrase.iter()).all(|(t, p)| t.as_ref().eq_ignore_ascii_case(p))
+                w.iter()
+                    .zip(phrase.iter())
+                    .all(|(t, p)| t.as_ref().eq_ignore_ascii_case(p))
             })
         })
         .map(|(_, s)| *s)
@@ -140,7 +145,11 @@ mod tests {
             0.0
         );
         assert_eq!(severity(&["RAS", "APP", "FATAL", "ciod:", "failed"]), 1.0);
-        assert_eq!(severity(&["kernel:", "Out", "of", "memory:", "Kill"]), 0.0, "token 'memory:' is not 'memory'");
+        assert_eq!(
+            severity(&["kernel:", "Out", "of", "memory:", "Kill"]),
+            0.0,
+            "token 'memory:' is not 'memory'"
+        );
         assert_eq!(severity(&["kernel", "Out", "of", "memory", "Kill"]), 1.0);
         assert_eq!(severity(&["NMI", "watchdog", "hard", "LOCKUP"]), 1.0);
     }

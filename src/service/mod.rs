@@ -12,6 +12,9 @@
 
 pub mod backoff;
 pub mod doc;
+mod http;
+mod metrics;
+pub mod report_source;
 pub mod stats;
 mod store;
 mod training;
@@ -31,6 +34,7 @@ use crate::config::{LogSource, RetrainSchedule, ServiceConfig};
 use crate::mongo::MongoError;
 pub use backoff::Shutdown;
 pub use doc::SkipReason;
+use metrics::{WorkerState, Workers};
 pub use stats::{ServiceReport, WorkerReport, WorkerStats};
 pub use store::is_auth_error;
 pub use training::is_fresh;
@@ -45,6 +49,14 @@ pub enum ServiceError {
     /// The retrain scheduler could not be set up.
     #[error("RETRAIN_SCHEDULE: cannot schedule retraining: {0}")]
     Scheduler(String),
+    /// The metrics endpoint could not listen on `METRICS_LISTEN` / `LAD_LISTEN`.
+    #[error("METRICS_LISTEN: cannot listen on {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why (address in use, permission denied, ...).
+        source: std::io::Error,
+    },
 }
 
 /// How to run.
@@ -92,12 +104,43 @@ pub async fn run_with(
         }
     }
 
+    // One state per worker, kept across worker restarts, read by the metrics endpoint.
+    let states: HashMap<LogSource, Arc<WorkerState>> = config
+        .sources
+        .iter()
+        .map(|s| (s.clone(), Arc::new(WorkerState::new(s.clone()))))
+        .collect();
+    let endpoint = match config.metrics_listen {
+        Some(addr) => {
+            let listener = http::bind(addr)
+                .await
+                .map_err(|source| ServiceError::Listen { addr, source })?;
+            let workers = Workers(Arc::new(
+                config
+                    .sources
+                    .iter()
+                    .filter_map(|s| states.get(s).cloned())
+                    .collect(),
+            ));
+            tracing::info!(%addr, "serving /metrics and /healthz");
+            Some(tokio::spawn(http::serve(listener, workers)))
+        }
+        None => None,
+    };
     let (stop_tx, stop_rx) = watch::channel(false);
     let (retrain_tx, retrain_rx) = watch::channel(0u64);
     let mut scheduler = if opts.once {
         None
     } else {
-        Some(start_scheduler(&config.retrain_schedule, retrain_tx.clone()).await?)
+        match start_scheduler(&config.retrain_schedule, retrain_tx.clone()).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                if let Some(h) = &endpoint {
+                    h.abort();
+                }
+                return Err(e);
+            }
+        }
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     let permits = Arc::new(Semaphore::new(cpus));
@@ -105,12 +148,17 @@ pub async fn run_with(
     let spawn = |set: &mut JoinSet<WorkerReport>,
                  map: &mut HashMap<tokio::task::Id, LogSource>,
                  src: LogSource| {
+        let state = match states.get(&src) {
+            Some(s) => s.clone(),
+            None => Arc::new(WorkerState::new(src.clone())),
+        };
         let ctx = Arc::new(WorkerCtx::new(
             config.clone(),
             &client,
             src.clone(),
             opts.once,
             permits.clone(),
+            state,
         ));
         let h = set.spawn(run_worker(
             ctx,
@@ -155,6 +203,9 @@ pub async fn run_with(
     }
     if let Some(s) = scheduler.as_mut() {
         let _ = s.shutdown().await;
+    }
+    if let Some(h) = endpoint {
+        h.abort();
     }
     drop(retrain_tx);
     reports.sort_by(|a, b| a.source.cmp(&b.source));

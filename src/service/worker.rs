@@ -7,7 +7,7 @@
 //! outage between the two writes neither skips nor rescores anything.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
@@ -16,6 +16,7 @@ use tokio::sync::{watch, Semaphore};
 
 use super::backoff::{Backoff, Shutdown};
 use super::doc::{prepare, Action, SkipReason};
+use super::metrics::WorkerState;
 use super::stats::{WorkerReport, WorkerStats};
 use super::store::{bson_dt, Resume, Store, StoreError, UpdateStmt};
 use super::training::{load_fresh, train};
@@ -32,9 +33,8 @@ pub(crate) struct WorkerCtx {
     /// `--once`: give up instead of waiting, stop when the backlog is done.
     pub once: bool,
     pub train_permits: Arc<Semaphore>,
-    /// The model in use; a retrain swaps it between two batches.
-    model: RwLock<Option<Arc<Model>>>,
-    stats: Mutex<WorkerStats>,
+    /// Model in use, counters and health, shared with the metrics endpoint.
+    state: Arc<WorkerState>,
 }
 
 impl WorkerCtx {
@@ -44,6 +44,7 @@ impl WorkerCtx {
         source: LogSource,
         once: bool,
         train_permits: Arc<Semaphore>,
+        state: Arc<WorkerState>,
     ) -> Self {
         Self {
             store: Store::new(client, &config, &source),
@@ -52,39 +53,33 @@ impl WorkerCtx {
             source,
             once,
             train_permits,
-            model: RwLock::new(None),
-            stats: Mutex::new(WorkerStats::default()),
+            state,
         }
     }
 
     fn current_model(&self) -> Option<Arc<Model>> {
-        match self.model.read() {
-            Ok(g) => g.clone(),
-            Err(poisoned) => poisoned.into_inner().clone(),
-        }
+        self.state.model()
     }
 
     fn set_model(&self, m: Arc<Model>) {
-        match self.model.write() {
+        match self.state.model.write() {
             Ok(mut g) => *g = Some(m),
             Err(poisoned) => *poisoned.into_inner() = Some(m),
         }
     }
 
     pub(crate) fn stats_mut(&self, f: impl FnOnce(&mut WorkerStats)) {
-        match self.stats.lock() {
+        match self.state.stats.lock() {
             Ok(mut g) => f(&mut g),
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
     }
 
     pub(crate) fn report(&self, failed: Option<String>) -> WorkerReport {
-        let mut stats = WorkerStats::default();
-        self.stats_mut(|s| stats = s.clone());
         WorkerReport {
             source: self.source.clone(),
             model_version: self.current_model().map(|m| m.version().to_string()),
-            stats,
+            stats: self.state.stats(),
             failed,
         }
     }
@@ -109,6 +104,7 @@ impl WorkerCtx {
             msg.truncate(cut);
             msg.push_str("...");
         }
+        self.state.set_error(Some(format!("{what}: {msg}")));
         if e.is_auth() {
             tracing::error!(source = %self.key, attempt, "{what}: MongoDB {target} refused the credentials or privileges: {msg}; retrying in {:.1}s", delay.as_secs_f64());
         } else {
@@ -212,6 +208,7 @@ pub(crate) async fn run_worker(
         };
         match process_batch(&ctx, &mut resume, &model).await {
             Ok(n) => {
+                ctx.state.set_error(None);
                 if backoff.failures > 0 {
                     tracing::info!(source = %ctx.key, "MongoDB reachable again; continuing from the resume point");
                 }
@@ -383,6 +380,7 @@ async fn process_batch(
     ctx.store
         .save_state(&new_resume, &version, batch.to_inc())
         .await?;
+    ctx.state.observe_batch(t0.elapsed());
     *resume = new_resume;
     let resume_dt = match &resume.id {
         Some(Bson::ObjectId(o)) => format!("{} / {o}", resume.dt),

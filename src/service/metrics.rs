@@ -1,0 +1,255 @@
+//! What the metrics and health endpoint reads: one [`WorkerState`] per `(collection,
+//! hostname)`, shared (in an `Arc`) between the worker that updates it and the endpoint
+//! that reads it on each request. [`WorkerStats`] stays the single source of truth for the
+//! counters; `/metrics` encodes them at scrape time instead of keeping a second copy.
+
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use chrono::Utc;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+
+use super::stats::WorkerStats;
+use crate::config::LogSource;
+use crate::model::Model;
+
+/// Upper bounds (seconds) of the batch latency histogram buckets.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+
+/// Mutable state of one worker, read by the endpoint.
+#[derive(Debug)]
+pub(crate) struct WorkerState {
+    pub source: LogSource,
+    /// The model in use; a retrain swaps it between two batches.
+    pub model: RwLock<Option<Arc<Model>>>,
+    pub stats: Mutex<WorkerStats>,
+    /// Error of the last failed database operation, cleared by the next successful batch
+    /// (or empty poll). Already scrubbed of passwords.
+    pub last_error: Mutex<Option<String>>,
+    /// Seconds per non-empty batch (read, score, write, resume point).
+    pub batch_seconds: Histogram,
+}
+
+impl WorkerState {
+    pub(crate) fn new(source: LogSource) -> Self {
+        Self {
+            source,
+            model: RwLock::new(None),
+            stats: Mutex::new(WorkerStats::default()),
+            last_error: Mutex::new(None),
+            batch_seconds: Histogram::new(LATENCY_BUCKETS),
+        }
+    }
+
+    pub(crate) fn model(&self) -> Option<Arc<Model>> {
+        match self.model.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn stats(&self) -> WorkerStats {
+        match self.stats.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn set_error(&self, e: Option<String>) {
+        match self.last_error.lock() {
+            Ok(mut g) => *g = e,
+            Err(poisoned) => *poisoned.into_inner() = e,
+        }
+    }
+
+    fn error(&self) -> Option<String> {
+        match self.last_error.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    pub(crate) fn observe_batch(&self, d: Duration) {
+        self.batch_seconds.observe(d.as_secs_f64());
+    }
+
+    /// `None` when healthy, else why not.
+    pub(crate) fn unhealthy_reason(&self) -> Option<String> {
+        let err = self.error();
+        match (self.model().is_some(), err) {
+            (false, None) => Some("no model yet".into()),
+            (false, Some(e)) => Some(format!("no model yet; last database error: {e}")),
+            (true, Some(e)) => Some(format!("last batch failed: {e}")),
+            (true, None) => None,
+        }
+    }
+}
+
+/// All workers' states, in `LOG_SOURCES` order.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Workers(pub Arc<Vec<Arc<WorkerState>>>);
+
+impl Workers {
+    /// `(all healthy, JSON body)` for `/healthz`.
+    pub(crate) fn health(&self) -> (bool, String) {
+        let mut ok = true;
+        let workers: Vec<serde_json::Value> = self
+            .0
+            .iter()
+            .map(|w| {
+                let reason = w.unhealthy_reason();
+                ok &= reason.is_none();
+                let mut v = serde_json::json!({
+                    "collection": w.source.collection,
+                    "host": w.source.hostname,
+                    "healthy": reason.is_none(),
+                    "model_version": w.model().map(|m| m.version().to_string()),
+                });
+                if let Some(r) = reason {
+                    v["reason"] = serde_json::Value::String(r);
+                }
+                v
+            })
+            .collect();
+        let body = serde_json::json!({
+            "status": if ok { "ok" } else { "unhealthy" },
+            "workers": workers,
+        });
+        (ok, body.to_string())
+    }
+
+    /// The registry `/metrics` encodes: one collector reading the worker states.
+    pub(crate) fn registry(&self) -> Registry {
+        let mut r = Registry::default();
+        r.register_collector(Box::new(self.clone()));
+        r
+    }
+}
+
+fn labels(s: &LogSource) -> Vec<(&'static str, String)> {
+    vec![
+        ("collection", s.collection.clone()),
+        ("host", s.hostname.clone()),
+    ]
+}
+
+/// One worker as seen at scrape time: labels, counters, model.
+type Snapshot = (Vec<(&'static str, String)>, WorkerStats, Option<Arc<Model>>);
+
+impl Collector for Workers {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let snapshot: Vec<Snapshot> = self
+            .0
+            .iter()
+            .map(|w| (labels(&w.source), w.stats(), w.model()))
+            .collect();
+        type Get = fn(&WorkerStats) -> u64;
+        let counters: [(&str, &str, Get); 5] = [
+            (
+                "lad_documents_scored",
+                "Documents scored and written back.",
+                |s| s.scored,
+            ),
+            (
+                "lad_anomalies",
+                "Scored documents flagged as anomalies.",
+                |s| s.anomalies,
+            ),
+            (
+                "lad_mongo_errors",
+                "Failed MongoDB operations (each is retried).",
+                |s| s.db_errors,
+            ),
+            ("lad_batches", "Non-empty batches written.", |s| s.batches),
+            (
+                "lad_trainings",
+                "Models trained (initial and scheduled).",
+                |s| s.trainings,
+            ),
+        ];
+        for (name, help, get) in counters {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (l, s, _) in &snapshot {
+                ConstCounter::new(get(s)).encode(m.encode_family(l)?)?;
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "lad_documents_skipped",
+                "Documents marked lad_skipped, by reason.",
+                None,
+                MetricType::Counter,
+            )?;
+            for (l, s, _) in &snapshot {
+                for (reason, n) in &s.skipped {
+                    let mut l = l.clone();
+                    l.push(("reason", (*reason).to_string()));
+                    ConstCounter::new(*n).encode(m.encode_family(&l)?)?;
+                }
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "lad_batch_duration_seconds",
+                "Seconds per non-empty batch: read, score, write back, save the resume point.",
+                None,
+                MetricType::Histogram,
+            )?;
+            for (w, (l, _, _)) in self.0.iter().zip(&snapshot) {
+                w.batch_seconds.encode(m.encode_family(l)?)?;
+            }
+        }
+        let now = Utc::now();
+        type GetF = fn(&Model, chrono::DateTime<Utc>) -> f64;
+        let gauges: [(&str, &str, GetF); 2] = [
+            (
+                "lad_model_age_seconds",
+                "Seconds since the model in use was trained.",
+                |m, now| (now - m.trained_at()).num_milliseconds() as f64 / 1000.0,
+            ),
+            (
+                "lad_model_training_seconds",
+                "Seconds it took to train the model in use.",
+                |m, _| m.info().train_seconds,
+            ),
+        ];
+        for (name, help, get) in gauges {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for (l, _, model) in &snapshot {
+                if let Some(model) = model {
+                    ConstGauge::new(get(model, now)).encode(m.encode_family(l)?)?;
+                }
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "lad_worker_healthy",
+                "1 when the worker has a model and its last batch succeeded (see /healthz).",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (w, (l, _, _)) in self.0.iter().zip(&snapshot) {
+                let v = i64::from(w.unhealthy_reason().is_none());
+                ConstGauge::new(v).encode(m.encode_family(l)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The `/metrics` body (Prometheus text format 0.0.4 / OpenMetrics text).
+pub(crate) fn encode_metrics(registry: &Registry) -> String {
+    let mut out = String::new();
+    if prometheus_client::encoding::text::encode(&mut out, registry).is_err() {
+        out.clear();
+    }
+    out
+}

@@ -1,0 +1,285 @@
+//! `lad report --config FILE`: the scored documents in MongoDB as a
+//! [`ReportData`](crate::report::ReportData).
+//!
+//! For each configured `(collection, hostname)` (optionally only some hosts), it reads the
+//! documents with a BSON-date `DATETIME_INDEX` at or after `since` that carry an
+//! `anomaly_score`, newest first, through the `(hostname, datetime, _id)` index the workers
+//! create. At most `max_points` documents are kept overall (the newest), so memory stays
+//! bounded however large the window; only flagged documents keep their message (cut to
+//! 4 KiB). Model facts come from each worker's `manifest.json` under `MODEL_BASE_DIR`.
+
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Bson, Document};
+
+use super::doc::get_path;
+use super::store::bson_dt;
+use crate::config::{LogSource, ServiceConfig};
+use crate::report::{read_model_info, ReportData, ReportPoint};
+
+/// Longest message kept for a flagged point.
+const MAX_REPORT_MESSAGE: usize = 4096;
+
+/// What to read.
+#[derive(Debug, Clone)]
+pub struct ReportQuery {
+    /// Earliest `DATETIME_INDEX` included.
+    pub since: DateTime<Utc>,
+    /// Only these hostnames (each must be in `LOG_SOURCES`); empty means all.
+    pub hosts: Vec<String>,
+    /// Keep at most this many points, the newest.
+    pub max_points: usize,
+    /// Report title; a default names the database and the window.
+    pub title: Option<String>,
+}
+
+/// Reading the report data failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportSourceError {
+    /// A `--host` that is not configured.
+    #[error("host {0:?} is not in LOG_SOURCES")]
+    UnknownHost(String),
+    /// The database failed (message scrubbed of passwords).
+    #[error("reading {source_key} from MongoDB: {message}")]
+    Mongo {
+        /// `collection/hostname`.
+        source_key: String,
+        /// The driver's error, password removed.
+        message: String,
+    },
+}
+
+/// `--since`: an RFC 3339 time, or a duration back from `now` such as `90s`, `30m`, `24h`,
+/// `7d`, `2w` (a bare number is hours).
+pub fn parse_since(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
+    let t = text.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(t) {
+        return Ok(d.with_timezone(&Utc));
+    }
+    let bad = || format!("expected an RFC 3339 time or a duration such as 24h, 30m, 7d; got {t:?}");
+    let (num, unit) = match t.find(|c: char| !c.is_ascii_digit() && c != '.') {
+        Some(i) => t.split_at(i),
+        None => (t, "h"),
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let secs = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        "w" => 604_800.0,
+        _ => return Err(bad()),
+    };
+    let ms = n * secs * 1000.0;
+    if !ms.is_finite() || !(0.0..=1e15).contains(&ms) {
+        return Err(bad());
+    }
+    Ok(now
+        .checked_sub_signed(chrono::Duration::milliseconds(ms as i64))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC))
+}
+
+/// The selected sources, in config order.
+fn selected<'a>(
+    cfg: &'a ServiceConfig,
+    hosts: &[String],
+) -> Result<Vec<&'a LogSource>, ReportSourceError> {
+    for h in hosts {
+        if !cfg.sources.iter().any(|s| &s.hostname == h) {
+            return Err(ReportSourceError::UnknownHost(h.clone()));
+        }
+    }
+    Ok(cfg
+        .sources
+        .iter()
+        .filter(|s| hosts.is_empty() || hosts.contains(&s.hostname))
+        .collect())
+}
+
+fn as_f64(b: &Bson) -> Option<f64> {
+    match b {
+        Bson::Double(x) => Some(*x),
+        Bson::Int32(x) => Some(f64::from(*x)),
+        Bson::Int64(x) => Some(*x as f64),
+        _ => None,
+    }
+}
+
+fn as_flag(b: &Bson) -> Option<bool> {
+    match b {
+        Bson::Boolean(x) => Some(*x),
+        Bson::Int32(x) => Some(*x != 0),
+        Bson::Int64(x) => Some(*x != 0),
+        Bson::Double(x) => Some(*x != 0.0),
+        _ => None,
+    }
+}
+
+fn cut(s: &str, max: usize) -> String {
+    if s.len() <= max {
+        return s.to_string();
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &s[..end])
+}
+
+/// Keeps the newest `max` points.
+fn keep_newest(points: &mut Vec<ReportPoint>, max: usize) {
+    if points.len() > max {
+        points.sort_by_key(|p| std::cmp::Reverse(p.time));
+        points.truncate(max);
+    }
+}
+
+/// Reads the scored documents and the model facts. Hosts are labelled by hostname, or by
+/// `collection/hostname` when the selection spans several collections.
+pub async fn report_data(
+    cfg: &ServiceConfig,
+    client: &mongodb::Client,
+    q: &ReportQuery,
+) -> Result<ReportData, ReportSourceError> {
+    let sources = selected(cfg, &q.hosts)?;
+    let one_collection = sources
+        .windows(2)
+        .all(|w| w[0].collection == w[1].collection);
+    let label = |s: &LogSource| {
+        if one_collection {
+            s.hostname.clone()
+        } else {
+            s.key()
+        }
+    };
+    let db = client.database(&cfg.db);
+    let max = q.max_points.max(1);
+    let mut points: Vec<ReportPoint> = Vec::new();
+    for src in &sources {
+        let host = label(src);
+        let err = |e: mongodb::error::Error| ReportSourceError::Mongo {
+            source_key: src.key(),
+            message: cfg.mongo.scrub(&e.to_string()),
+        };
+        let filter = doc! {
+            &cfg.hostname_field: &src.hostname,
+            &cfg.datetime_field: { "$gte": bson_dt(q.since) },
+            "anomaly_score": { "$exists": true },
+        };
+        let mut cursor = db
+            .collection::<Document>(&src.collection)
+            .find(filter)
+            .sort(doc! { &cfg.datetime_field: -1 })
+            .limit(i64::try_from(max).unwrap_or(i64::MAX))
+            .batch_size(10_000)
+            .projection(doc! {
+                &cfg.datetime_field: 1,
+                &cfg.message_field: 1,
+                "anomaly_score": 1,
+                "is_anomaly": 1,
+            })
+            .await
+            .map_err(err)?;
+        while let Some(d) = cursor.try_next().await.map_err(err)? {
+            let Some(score) = d.get("anomaly_score").and_then(as_f64) else {
+                continue;
+            };
+            let is_anomaly = d
+                .get("is_anomaly")
+                .and_then(as_flag)
+                .unwrap_or(score >= cfg.model_params.threshold);
+            let time = match get_path(&d, &cfg.datetime_field) {
+                Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
+                _ => None,
+            };
+            let message = match (is_anomaly, get_path(&d, &cfg.message_field)) {
+                (true, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
+                _ => String::new(),
+            };
+            points.push(ReportPoint {
+                host: host.clone(),
+                time,
+                seq: 0,
+                score,
+                is_anomaly,
+                message,
+            });
+        }
+        keep_newest(&mut points, max);
+    }
+    points.sort_by_key(|p| p.time);
+    for (i, p) in points.iter_mut().enumerate() {
+        p.seq = i + 1;
+    }
+    let mut models = Vec::new();
+    for src in &sources {
+        let dir = cfg.model_dir(src);
+        match read_model_info(&dir) {
+            Ok(info) => models.push((label(src), info)),
+            Err(e) => {
+                tracing::warn!(source = %src.key(), "no model facts in the report: {e}")
+            }
+        }
+    }
+    Ok(ReportData {
+        title: q.title.clone().unwrap_or_else(|| {
+            format!(
+                "lad report: {} since {}",
+                cfg.db,
+                q.since.format("%Y-%m-%d %H:%M UTC")
+            )
+        }),
+        generated_at: Utc::now(),
+        threshold: cfg.model_params.threshold,
+        points,
+        models,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_times_and_durations() {
+        let now = DateTime::parse_from_rfc3339("2024-05-02T12:00:00Z")
+            .expect("date")
+            .with_timezone(&Utc);
+        let h = |s: &str| (now - parse_since(s, now).expect(s)).num_minutes();
+        assert_eq!(h("24h"), 24 * 60);
+        assert_eq!(h("30m"), 30);
+        assert_eq!(h("7d"), 7 * 24 * 60);
+        assert_eq!(h("2"), 120);
+        assert_eq!(h("2024-05-02T11:00:00Z"), 60);
+        assert!(parse_since("yesterday", now).is_err());
+        assert!(parse_since("-5h", now).is_err());
+        assert!(parse_since("1e300h", now).is_err());
+    }
+
+    #[test]
+    fn cut_keeps_char_boundaries() {
+        assert_eq!(cut("héllo", 2), "h…");
+        assert_eq!(cut("abc", 10), "abc");
+    }
+
+    #[test]
+    fn keeps_the_newest() {
+        let p = |t: i64| ReportPoint {
+            host: "h".into(),
+            time: DateTime::from_timestamp(t, 0),
+            seq: 0,
+            score: 0.1,
+            is_anomaly: false,
+            message: String::new(),
+        };
+        let mut v = vec![p(1), p(5), p(3)];
+        keep_newest(&mut v, 2);
+        let mut ts: Vec<i64> = v
+            .iter()
+            .filter_map(|x| x.time)
+            .map(|t| t.timestamp())
+            .collect();
+        ts.sort_unstable();
+        assert_eq!(ts, [3, 5]);
+    }
+}
