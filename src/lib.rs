@@ -26,6 +26,7 @@ pub mod mongo;
 pub mod profile;
 pub mod report;
 pub mod rng;
+pub mod runtime;
 pub mod service;
 pub mod sink;
 pub mod source;

@@ -39,7 +39,7 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// The aggregator's YAML configuration (see docs/aggregator.md).
+    /// The aggregator's YAML configuration (see README.md, "Aggregator").
     #[arg(long = "config-yaml", alias = "config", value_name = "FILE")]
     config_yaml: PathBuf,
     /// One pass now, then exit (no schedule).

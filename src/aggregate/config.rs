@@ -5,7 +5,6 @@
 //! MongoDB keys (`MG_HOST`, `MG_PORT`, `MG_URI`, `MG_USER`, `MG_PASSWORD`, `MG_CA_CERT`,
 //! `MG_VERIFY_CERT`, …) become the shared [`MongoSettings`].
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -128,23 +127,7 @@ fn field_name(f: &mut Fields, key: &str, default: &str) -> Result<String, Config
 impl AggregatorConfig {
     /// Parses and validates YAML text (no environment overrides, no file checks).
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
-        let map: BTreeMap<String, Value> = if text.trim().is_empty() {
-            BTreeMap::new()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
-        };
-        let mut f = Fields::new(map);
-
-        for key in ["STORAGE_DATASOURCE", "STORAGE_DATASINK"] {
-            let v = f.string_or(key, "mg")?;
-            if v != "mg" {
-                return Err(invalid(
-                    key,
-                    "\"mg\" (the aggregator reads and writes MongoDB)",
-                    &Value::String(v),
-                ));
-            }
-        }
+        let mut f = Fields::from_mongo_yaml(text, "the aggregator")?;
         let mongo = mongo_settings(&mut f)?;
         let input_db = f.required_string("MG_INPUT_DB")?;
         check_name("MG_INPUT_DB", &input_db, &['/', '\\', '.', ' ', '"', '$'])?;

@@ -4,7 +4,7 @@
 //! read from each input collection, clustered, and written as one document per cluster (or
 //! per unclustered anomaly) into the paired target collection; every source document gets
 //! `aggregated_message_id`. Like the original LAD aggregator, with its bugs fixed (see
-//! `docs/aggregator.md`).
+//! README.md, "Aggregator").
 //!
 //! ```text
 //! store::read → vectors::vectorize → cluster::dbscan → template + statistics → store (3 phases)

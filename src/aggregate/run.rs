@@ -3,7 +3,6 @@
 
 use std::future::Future;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::Context as _;
@@ -11,7 +10,7 @@ use mongodb::bson::oid::ObjectId;
 use mongodb::bson::{Bson, DateTime};
 use serde::Serialize;
 use tokio::sync::watch;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::JobScheduler;
 
 use super::batch::{aggregate, BatchParams, Timings};
 use super::config::{AggregatorConfig, CollectionPair};
@@ -299,20 +298,9 @@ async fn start_scheduler(
     expr: &str,
     tx: watch::Sender<u64>,
 ) -> Result<JobScheduler, AggregateError> {
-    let err = |e: tokio_cron_scheduler::JobSchedulerError| AggregateError::Scheduler(e.to_string());
-    let sched = JobScheduler::new().await.map_err(err)?;
-    let tx = Arc::new(tx);
-    let job = Job::new_async(expr, move |_id, _lock| {
-        let tx = tx.clone();
-        Box::pin(async move {
-            tracing::debug!("aggregation schedule fired");
-            tx.send_modify(|n| *n = n.wrapping_add(1));
-        })
-    })
-    .map_err(err)?;
-    sched.add(job).await.map_err(err)?;
-    sched.start().await.map_err(err)?;
-    Ok(sched)
+    crate::runtime::cron_ticker(expr, "aggregation", tx)
+        .await
+        .map_err(|e| AggregateError::Scheduler(e.to_string()))
 }
 
 /// `lad-aggregator run --config-yaml FILE [--once]`: load and validate the config (errors
@@ -320,22 +308,7 @@ async fn start_scheduler(
 pub async fn run_cli(config_path: &Path, once: bool) -> anyhow::Result<()> {
     let config = super::config::load(config_path)
         .with_context(|| format!("invalid configuration in {}", config_path.display()))?;
-    #[cfg(unix)]
-    let shutdown = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-        async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = crate::runtime::shutdown_signal().context("installing signal handlers")?;
     let opts = RunOptions {
         once,
         ..Default::default()

@@ -18,7 +18,7 @@
 //!   one-off messages (made of rarely seen words) all land on the same spot and DBSCAN
 //!   merges them. Training runs at least ~40,000 sentence passes so small batches get
 //!   trained too. Word2vec places *interchangeable* words close together — which also merges
-//!   `Accepted publickey for …` with `Failed password for …`, see `docs/aggregator.md`.
+//!   `Accepted publickey for …` with `Failed password for …`, see README.md, "Message vectors".
 //!
 //! Either way each message vector is finally scaled to unit length, so `AGGR_EPS` is a
 //! distance between directions: two unit vectors at distance `d` have cosine similarity

@@ -20,6 +20,13 @@ pub struct BenchArgs {
     /// Lines of the generated log (0 skips it).
     #[arg(long, default_value_t = 250_000)]
     pub generated_lines: usize,
+    /// Memory of a fleet: train this many models (one per host, high-cardinality generated
+    /// logs of `--per-host` lines each) and hold them all, as `lad run` does.
+    #[arg(long, default_value_t = 0)]
+    pub hosts: usize,
+    /// Training messages per host for `--hosts`.
+    #[arg(long, default_value_t = 100_000)]
+    pub per_host: usize,
     #[command(flatten)]
     pub opts: ModelOpts,
 }
@@ -61,20 +68,31 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
     if a.generated_lines > 0 {
         // High cardinality: every line also carries a word from a 100k-word vocabulary that the
         // masking keeps, so there are ~100k distinct templates and words.
-        let diverse = |seed| -> Vec<String> {
-            let mut r = SplitMix64::new(seed);
-            generate(a.generated_lines, seed, &[])
-                .into_iter()
-                .map(|l| format!("{l} tag {}", made_up_word(r.below(100_000))))
-                .collect()
-        };
-        let train = diverse(9);
-        let test = diverse(10);
+        let train = high_cardinality(a.generated_lines, 9);
+        let test = high_cardinality(a.generated_lines, 10);
         let train: Vec<&str> = train.iter().map(String::as_str).collect();
         let test: Vec<&str> = test.iter().map(String::as_str).collect();
         results.insert(
             "generated_high_cardinality".into(),
             measure(&train, &test, &params)?,
+        );
+    }
+    if a.hosts > 0 {
+        let t0 = Instant::now();
+        let mut models = Vec::new();
+        for h in 0..a.hosts {
+            let lines = high_cardinality(a.per_host, 100 + h as u64);
+            models.push(Model::fit(&lines, &params)?);
+        }
+        results.insert(
+            "fleet".into(),
+            serde_json::json!({
+                "hosts": a.hosts,
+                "training_messages_per_host": a.per_host,
+                "distinct_templates_per_host": models.iter().map(|m| m.info().distinct_templates).collect::<Vec<_>>(),
+                "train_seconds_total": t0.elapsed().as_secs_f64(),
+                "peak_rss_mib_with_all_models_loaded": peak_rss_mib(),
+            }),
         );
     }
     results.insert("peak_rss_mib".into(), serde_json::json!(peak_rss_mib()));
@@ -130,6 +148,15 @@ fn peak_rss_mib() -> f64 {
                 .and_then(|kb| kb.parse::<f64>().ok())
         })
         .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// The generated log with one word from a 100k-word vocabulary appended to every line.
+fn high_cardinality(n: usize, seed: u64) -> Vec<String> {
+    let mut r = SplitMix64::new(seed);
+    generate(n, seed, &[])
+        .into_iter()
+        .map(|l| format!("{l} tag {}", made_up_word(r.below(100_000))))
+        .collect()
 }
 
 /// A pronounceable letters-only word for index `i` (no digits, so masking keeps it).

@@ -37,6 +37,25 @@ pub(crate) fn invalid(key: &str, expected: &str, got: &Value) -> ConfigError {
 }
 
 impl Fields {
+    /// Parses YAML text into top-level keys (empty text = no keys) and checks the original's
+    /// `STORAGE_DATASOURCE` / `STORAGE_DATASINK`, which must be `mg` (`who` says why).
+    pub(crate) fn from_mongo_yaml(text: &str, who: &str) -> Result<Self, ConfigError> {
+        let map: BTreeMap<String, Value> = if text.trim().is_empty() {
+            BTreeMap::new()
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
+        };
+        let mut f = Self::new(map);
+        for key in ["STORAGE_DATASOURCE", "STORAGE_DATASINK"] {
+            let v = f.string_or(key, "mg")?;
+            if v != "mg" {
+                let expected = format!("\"mg\" ({who} reads and writes MongoDB)");
+                return Err(invalid(key, &expected, &Value::String(v)));
+            }
+        }
+        Ok(f)
+    }
+
     pub(crate) fn new(map: BTreeMap<String, Value>) -> Self {
         Self {
             map,

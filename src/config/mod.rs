@@ -8,7 +8,6 @@
 pub(crate) mod fields;
 mod schedule;
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -160,24 +159,7 @@ pub(crate) fn secs(x: f64) -> Duration {
 impl ServiceConfig {
     /// Parses and validates YAML text (no environment overrides, no file checks).
     pub fn from_yaml_str(text: &str) -> Result<Self, ConfigError> {
-        let map: BTreeMap<String, Value> = if text.trim().is_empty() {
-            BTreeMap::new()
-        } else {
-            serde_saphyr::from_str(text).map_err(|e| ConfigError::Syntax(e.to_string()))?
-        };
-        let mut f = Fields::new(map);
-
-        for key in ["STORAGE_DATASOURCE", "STORAGE_DATASINK"] {
-            let v = f.string_or(key, "mg")?;
-            if v != "mg" {
-                return Err(invalid(
-                    key,
-                    "\"mg\" (service mode reads and writes MongoDB)",
-                    &Value::String(v),
-                ));
-            }
-        }
-
+        let mut f = Fields::from_mongo_yaml(text, "service mode")?;
         let mongo = mongo_settings(&mut f)?;
         let db = f.required_string("MG_DB")?;
         check_name("MG_DB", &db, &['/', '\\', '.', ' ', '"', '$'])?;

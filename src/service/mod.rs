@@ -28,7 +28,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use tokio_cron_scheduler::{Job, JobScheduler};
+use tokio_cron_scheduler::JobScheduler;
 
 use crate::config::{LogSource, RetrainSchedule, ServiceConfig};
 use crate::mongo::MongoError;
@@ -217,20 +217,9 @@ async fn start_scheduler(
     schedule: &RetrainSchedule,
     tx: watch::Sender<u64>,
 ) -> Result<JobScheduler, ServiceError> {
-    let err = |e: tokio_cron_scheduler::JobSchedulerError| ServiceError::Scheduler(e.to_string());
-    let sched = JobScheduler::new().await.map_err(err)?;
-    let tx = Arc::new(tx);
-    let job = Job::new_async(schedule.as_str(), move |_id, _lock| {
-        let tx = tx.clone();
-        Box::pin(async move {
-            tracing::info!("retrain schedule fired");
-            tx.send_modify(|g| *g = g.wrapping_add(1));
-        })
-    })
-    .map_err(err)?;
-    sched.add(job).await.map_err(err)?;
-    sched.start().await.map_err(err)?;
-    Ok(sched)
+    crate::runtime::cron_ticker(schedule.as_str(), "retrain", tx)
+        .await
+        .map_err(|e| ServiceError::Scheduler(e.to_string()))
 }
 
 /// `lad run --config FILE [--once]`: load and validate the config (errors name the key),
@@ -239,22 +228,7 @@ pub async fn run_cli(config_path: &Path, once: bool) -> anyhow::Result<()> {
     let config = crate::config::load(config_path)
         .with_context(|| format!("invalid configuration in {}", config_path.display()))?;
     // Install the handlers before any work so an early signal is not lost.
-    #[cfg(unix)]
-    let shutdown = {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-        let mut int = signal(SignalKind::interrupt()).context("installing SIGINT handler")?;
-        async move {
-            tokio::select! {
-                _ = term.recv() => tracing::info!("SIGTERM received"),
-                _ = int.recv() => tracing::info!("SIGINT received"),
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+    let shutdown = crate::runtime::shutdown_signal().context("installing signal handlers")?;
     let report = run_with(config, RunOptions { once, client: None }, shutdown).await?;
     for w in &report.workers {
         let s = &w.stats;
