@@ -13,7 +13,6 @@
 //! driver's BSON work counts as lad's).
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::time::Instant;
