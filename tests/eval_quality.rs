@@ -18,8 +18,9 @@ fn bgl_2k_chronological_split() {
     let (records, _) = read_records(&sample("BGL_2k.log"), FileFormat::Bgl, "message").unwrap();
     let (r, _) = evaluate(&records, 0.5, &ModelParams::default(), None).unwrap();
     assert_eq!((r.n_train, r.n_test), (1000, 1000));
-    assert!(r.roc_auc > 0.94, "roc_auc {}", r.roc_auc);
-    assert!(r.f1 > 0.50, "f1 {}", r.f1);
+    // Issue targets: F1 > 0.60, ROC-AUC > 0.95 (measured: 0.855 / 0.997).
+    assert!(r.roc_auc > 0.97, "roc_auc {}", r.roc_auc);
+    assert!(r.f1 > 0.80, "f1 {}", r.f1);
     assert!(r.recall > 0.95, "recall {}", r.recall);
     // The original LAD: F1 0.05, ROC-AUC 0.60.
     let original = ModelParams {
@@ -38,6 +39,24 @@ fn bgl_2k_chronological_split() {
         o.f1,
         o.roc_auc
     );
+}
+
+#[test]
+fn every_seed_meets_the_targets() {
+    let (records, _) = read_records(&sample("BGL_2k.log"), FileFormat::Bgl, "message").unwrap();
+    for seed in [1, 2, 3] {
+        let params = ModelParams {
+            seed,
+            ..Default::default()
+        };
+        let (r, _) = evaluate(&records, 0.5, &params, None).unwrap();
+        assert!(
+            r.f1 > 0.60 && r.roc_auc > 0.95,
+            "seed {seed}: f1 {} roc_auc {}",
+            r.f1,
+            r.roc_auc
+        );
+    }
 }
 
 #[test]

@@ -102,6 +102,9 @@ pub struct ModelOpts {
     /// Weight of the calibrated autoencoder error in `unusual`.
     #[arg(long)]
     pub ae_weight: Option<f64>,
+    /// Severity multiplier for caller errors (`No such file or directory`, …); 1 = off.
+    #[arg(long)]
+    pub user_error_damping: Option<f64>,
 }
 
 impl ModelOpts {
@@ -122,6 +125,7 @@ impl ModelOpts {
             (self.rarity_weight, &mut e.rarity_weight),
             (self.lof_weight, &mut e.lof_weight),
             (self.ae_weight, &mut e.ae_weight),
+            (self.user_error_damping, &mut e.user_error_damping),
         ] {
             if let Some(w) = opt {
                 *field = w;

@@ -49,6 +49,7 @@ impl std::str::FromStr for Rule {
 
 /// Ensemble weights and calibration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct EnsembleParams {
     pub rule: Rule,
     pub rarity_weight: f64,
@@ -58,6 +59,9 @@ pub struct EnsembleParams {
     pub severity_weight: f64,
     /// Training quantile below which LOF and AE scores count as fully normal.
     pub calibration_tail: f64,
+    /// Severity multiplier for messages quoting a caller's error (`No such file or directory`,
+    /// `Permission denied`, …; see [`super::severity::USER_ERRORS`]). 1 turns it off.
+    pub user_error_damping: f64,
 }
 
 impl Default for EnsembleParams {
@@ -69,6 +73,7 @@ impl Default for EnsembleParams {
             ae_weight: 0.25,
             severity_weight: 0.5,
             calibration_tail: 0.9,
+            user_error_damping: 0.5,
         }
     }
 }

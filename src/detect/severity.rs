@@ -75,6 +75,21 @@ pub const PHRASES: &[(&[&str], f64)] = &[
     (&["i/o", "error"], 1.0),
 ];
 
+/// Standard C library (`strerror`) texts of errors that the *caller* made — a missing file, a
+/// refused permission, a non-executable file — rather than a failure of the system (I/O error,
+/// connection reset, out of memory). Like HTTP 4xx against 5xx: worth logging, rarely an
+/// incident. A message quoting one has its severity multiplied by the damping factor
+/// (`EnsembleParams::user_error_damping`, default 0.5; 1 turns this off).
+pub const USER_ERRORS: &[&[&str]] = &[
+    &["no", "such", "file", "or", "directory"],
+    &["permission", "denied"],
+    &["operation", "not", "permitted"],
+    &["exec", "format", "error"],
+    &["not", "a", "directory"],
+    &["is", "a", "directory"],
+    &["file", "exists"],
+];
+
 /// Explicit level fields (all capitals) and their severity.
 pub const LEVELS: &[(&str, f64)] = &[
     ("EMERG", 1.0),
@@ -116,16 +131,28 @@ pub fn severity<S: AsRef<str>>(tokens: &[S]) -> f64 {
         .fold(0.0, f64::max);
     let phrases = PHRASES
         .iter()
-        .filter(|(phrase, _)| {
-            tokens.windows(phrase.len()).any(|w| {
-                w.iter()
-                    .zip(phrase.iter())
-                    .all(|(t, p)| t.as_ref().eq_ignore_ascii_case(p))
-            })
-        })
+        .filter(|(phrase, _)| contains_phrase(tokens, phrase))
         .map(|(_, s)| *s)
         .fold(0.0, f64::max);
     words.max(phrases)
+}
+
+fn contains_phrase<S: AsRef<str>>(tokens: &[S], phrase: &[&str]) -> bool {
+    tokens.windows(phrase.len()).any(|w| {
+        w.iter()
+            .zip(phrase)
+            .all(|(t, p)| t.as_ref().eq_ignore_ascii_case(p))
+    })
+}
+
+/// [`severity`], multiplied by `damping` when the message quotes a [`USER_ERRORS`] text.
+pub fn severity_damped<S: AsRef<str>>(tokens: &[S], damping: f64) -> f64 {
+    let s = severity(tokens);
+    if s > 0.0 && USER_ERRORS.iter().any(|p| contains_phrase(tokens, p)) {
+        s * damping.clamp(0.0, 1.0)
+    } else {
+        s
+    }
 }
 
 #[cfg(test)]
@@ -152,5 +179,21 @@ mod tests {
         );
         assert_eq!(severity(&["kernel", "Out", "of", "memory", "Kill"]), 1.0);
         assert_eq!(severity(&["NMI", "watchdog", "hard", "LOCKUP"]), 1.0);
+        // A user error quoted in a FATAL line counts half; a system failure in full.
+        let enoent = [
+            "APP",
+            "FATAL",
+            "chdir",
+            "failed",
+            "No",
+            "such",
+            "file",
+            "or",
+            "directory",
+        ];
+        assert_eq!(severity_damped(&enoent, 0.5), 0.5);
+        assert_eq!(severity_damped(&enoent, 1.0), 1.0);
+        let eio = ["APP", "FATAL", "chdir", "failed", "Input/output", "error"];
+        assert_eq!(severity_damped(&eio, 0.5), 1.0);
     }
 }

@@ -21,7 +21,7 @@ use crate::detect::calibrate::Calibrator;
 pub use crate::detect::ensemble::{Score, Signals};
 use crate::detect::lof::Lof;
 use crate::detect::rarity::{template_key, Rarity};
-use crate::detect::severity::severity;
+use crate::detect::severity::severity_damped;
 use crate::embed::{word2vec, VectorsError, WordVectors};
 pub use params::ModelParams;
 
@@ -317,7 +317,7 @@ impl Model {
             lof_calibrated: self.det.lof_cal.calibrate(lof),
             ae_error,
             ae_calibrated: self.det.ae_cal.calibrate(ae_error),
-            severity: severity(tokens),
+            severity: severity_damped(tokens, self.info.params.ensemble.user_error_damping),
         }
     }
 
