@@ -125,7 +125,6 @@ async fn main() -> anyhow::Result<()> {
     let wall = t1.elapsed().as_secs_f64();
     let cpu = cpu_seconds() - cpu0;
     let totals = report.totals();
-    client.database(&db).drop().await?;
     println!(
         "{}",
         serde_json::to_string_pretty(&serde_json::json!({
@@ -145,5 +144,9 @@ async fn main() -> anyhow::Result<()> {
             "peak_rss_mib": peak_rss_mib(),
         }))?
     );
+    // Best effort: a long run may have outlived the idle connection.
+    if let Err(e) = client.database(&db).drop().await {
+        eprintln!("could not drop {db}: {e}");
+    }
     Ok(())
 }

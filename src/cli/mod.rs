@@ -105,6 +105,9 @@ pub struct ModelOpts {
     /// Severity multiplier for caller errors (`No such file or directory`, …); 1 = off.
     #[arg(long)]
     pub user_error_damping: Option<f64>,
+    /// LOF and the autoencoder are fitted on at most this many distinct templates.
+    #[arg(long, default_value_t = 5_000)]
+    pub max_distinct: usize,
 }
 
 impl ModelOpts {
@@ -119,6 +122,7 @@ impl ModelOpts {
         p.lof.metric = self.lof_metric;
         p.ensemble.rule = self.rule;
         p.embed.dim = self.dim;
+        p.max_distinct = self.max_distinct;
         let e = &mut p.ensemble;
         for (opt, field) in [
             (self.severity_weight, &mut e.severity_weight),

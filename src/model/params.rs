@@ -35,7 +35,7 @@ impl Default for ModelParams {
             ensemble: EnsembleParams::default(),
             threshold: 0.78,
             seed: 42,
-            max_distinct: 20_000,
+            max_distinct: 5_000,
         }
     }
 }
