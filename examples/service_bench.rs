@@ -33,22 +33,6 @@ fn cpu_seconds() -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
-}
-
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args: Vec<usize> = std::env::args()
@@ -141,7 +125,7 @@ async fn main() -> anyhow::Result<()> {
             "documents_per_second_end_to_end": totals.scored as f64 / wall,
             "process_cpu_seconds": cpu,
             "cpu_us_per_document": 1e6 * cpu / totals.scored.max(1) as f64,
-            "peak_rss_mib": peak_rss_mib(),
+            "peak_rss_mib": lad::runtime::peak_rss_mib(),
         }))?
     );
     // Best effort: a long run may have outlived the idle connection.

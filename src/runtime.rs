@@ -50,3 +50,20 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()> + Send> {
         })
     }
 }
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in MiB; 0 where unavailable.
+pub fn peak_rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}

@@ -91,11 +91,14 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 "training_messages_per_host": a.per_host,
                 "distinct_templates_per_host": models.iter().map(|m| m.info().distinct_templates).collect::<Vec<_>>(),
                 "train_seconds_total": t0.elapsed().as_secs_f64(),
-                "peak_rss_mib_with_all_models_loaded": peak_rss_mib(),
+                "peak_rss_mib_with_all_models_loaded": lad::runtime::peak_rss_mib(),
             }),
         );
     }
-    results.insert("peak_rss_mib".into(), serde_json::json!(peak_rss_mib()));
+    results.insert(
+        "peak_rss_mib".into(),
+        serde_json::json!(lad::runtime::peak_rss_mib()),
+    );
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(ExitCode::SUCCESS)
 }
@@ -129,25 +132,8 @@ fn measure(
         "messages_per_second_warm": test.len() as f64 / warm_s.max(1e-9),
         "flagged": flagged,
         "first_pass_flagged": first.iter().filter(|s| s.is_anomaly).count(),
-        "peak_rss_mib_so_far": peak_rss_mib(),
+        "peak_rss_mib_so_far": lad::runtime::peak_rss_mib(),
     }))
-}
-
-/// Peak resident memory of this process (Linux `VmHWM`), in MiB.
-fn peak_rss_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(str::to_string)
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|kb| kb.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }
 
 /// The generated log with one word from a 100k-word vocabulary appended to every line.
