@@ -107,6 +107,26 @@ impl Store {
     /// query both use. `_id` is in the key so the follow query's sort `(datetime, _id)`
     /// streams from the index. An existing index with the same keys under another name is
     /// fine.
+    /// Wakes `notify` on every insert of a document of this host, through a change stream.
+    ///
+    /// Change streams only shorten the wait: the polling query stays the one source of what
+    /// gets scored, so a missed or duplicated event cannot lose or double-score a document.
+    /// Returns when the server does not offer change streams (a standalone `mongod`) or the
+    /// stream fails; the caller then simply keeps polling.
+    pub async fn watch_inserts(&self, notify: &tokio::sync::Notify) -> Result<(), StoreError> {
+        use futures_util::StreamExt;
+        let pipeline = [doc! { "$match": {
+            "operationType": "insert",
+            format!("fullDocument.{}", self.hostname_field): &self.source.hostname,
+        } }];
+        let mut stream = self.logs.watch().pipeline(pipeline).await?;
+        while let Some(event) = stream.next().await {
+            event?;
+            notify.notify_one();
+        }
+        Ok(())
+    }
+
     pub async fn ensure_index(&self) -> Result<(), StoreError> {
         let keys = doc! { &self.hostname_field: 1, &self.datetime_field: 1, "_id": 1 };
         let name = format!("lad_{}_{}", self.hostname_field, self.datetime_field);

@@ -171,6 +171,19 @@ pub(crate) async fn run_worker(
     };
     tracing::info!(source = %ctx.key, from = %resume.dt, "following new documents");
 
+    // New documents wake the worker at once where the server offers change streams; the
+    // poll interval remains the fallback (and the only mechanism on a standalone server).
+    let inserted = Arc::new(tokio::sync::Notify::new());
+    let watcher = (!ctx.once).then(|| {
+        let (ctx, inserted) = (ctx.clone(), inserted.clone());
+        tokio::spawn(async move {
+            match ctx.store.watch_inserts(&inserted).await {
+                Ok(()) => tracing::debug!(source = %ctx.key, "change stream ended; polling"),
+                Err(e) => tracing::info!(source = %ctx.key, "no change stream ({e}); polling every {:?}", ctx.config.poll_interval),
+            }
+        })
+    });
+
     retrain.borrow_and_update();
     let mut retrain_due = false;
     let mut training: Option<tokio::task::JoinHandle<()>> = None;
@@ -222,6 +235,7 @@ pub(crate) async fn run_worker(
                 tokio::select! {
                     _ = shutdown.wait() => break,
                     _ = tokio::time::sleep(cfg.poll_interval) => {}
+                    _ = inserted.notified() => {}
                     Ok(()) = retrain.changed() => retrain_due = true,
                 }
             }
@@ -236,6 +250,9 @@ pub(crate) async fn run_worker(
                 reload_resume = true;
             }
         }
+    }
+    if let Some(w) = watcher {
+        w.abort();
     }
     tracing::info!(source = %ctx.key, "worker stopped");
     ctx.report(None)
