@@ -15,27 +15,11 @@ use mongodb::event::EventHandler;
 use mongodb::options::ClientOptions;
 use mongodb::Client;
 
-/// The test server's URI, or `None` after printing why the test is skipped.
-pub fn mongo_uri(test: &str) -> Option<String> {
-    match std::env::var("LAD_TEST_MONGO_URI") {
-        Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LAD_TEST_MONGO_URI is not set; run scripts/test.sh (it starts a \
-                 throwaway MongoDB-compatible server) or point the variable at a MongoDB server"
-            );
-            None
-        }
-    }
-}
-
-/// A database name unique to this test and run.
-pub fn unique_db(test: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    format!("ladagg_{test}_{}_{nanos}", std::process::id())
-}
+// The server URI (or a printed skip) and unique database names come from lad's own test
+// helpers, so both crates' suites behave the same under `scripts/test.sh`.
+#[path = "../../../tests/common/mod.rs"]
+mod lad_tests;
+pub use lad_tests::{mongo_uri, unique_db};
 
 /// `(command name, target collection)` of every command sent.
 #[derive(Clone, Default)]
