@@ -6,8 +6,7 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::{run_with, RunOptions};
-use mongodb::bson::{doc, Document};
+use mongodb::bson::Document;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inserts_wake_the_worker_before_the_poll_interval() {
@@ -34,33 +33,15 @@ async fn inserts_wake_the_worker_before_the_poll_interval() {
     .await;
     let yaml = yaml(&uri, &db_name, models.path(), &[("syslog", &["h1"])], "")
         .replace("POLL_INTERVAL: 1\n", "POLL_INTERVAL: 120\n");
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = tokio::spawn(run_with(
-        config(&yaml),
-        RunOptions {
-            once: false,
-            client: Some(client.clone()),
-        },
-        async {
-            let _ = stop_rx.await;
-        },
-    ));
-    let scored = doc! { "lad_model_version": { "$exists": true } };
-    let backlog = wait_until(std::time::Duration::from_secs(60), || async {
-        count(&coll, scored.clone()).await == 300
-    })
-    .await;
+    let service = start_service(config(&yaml), Some(client.clone()));
+    let backlog = wait_scored(&coll, 300, std::time::Duration::from_secs(60)).await;
     assert!(backlog, "backlog not scored");
     // Let the worker go idle on its two-minute wait, with the stream open.
     tokio::time::sleep(std::time::Duration::from_secs(3)).await;
     let fresh = fixture("h1", 5, Utc::now() - Duration::seconds(1), Utc::now(), 0, 8);
     insert(&coll, fresh).await;
-    let all_scored = wait_until(std::time::Duration::from_secs(30), || async {
-        count(&coll, scored.clone()).await == 305
-    })
-    .await;
-    let _ = stop_tx.send(());
-    let report = service.await.expect("join").expect("service");
+    let all_scored = wait_scored(&coll, 305, std::time::Duration::from_secs(30)).await;
+    let report = service.stop().await;
     assert!(
         all_scored,
         "documents inserted while idle were not scored within 30 s"

@@ -151,34 +151,17 @@ async fn malformed_documents_are_marked_and_counted() {
             )
         }
     };
-    assert_eq!(
-        reason("no message").await.0.as_deref(),
-        Some("message missing")
-    );
-    assert_eq!(
-        reason("number").await.0.as_deref(),
-        Some("message not a string")
-    );
-    assert_eq!(
-        reason("object").await.0.as_deref(),
-        Some("message not a string")
-    );
-    assert_eq!(
-        reason("array").await.0.as_deref(),
-        Some("message not a string")
-    );
-    assert_eq!(
-        reason("no timestamp").await.0.as_deref(),
-        Some("datetime missing")
-    );
-    assert_eq!(
-        reason("garbage timestamp").await.0.as_deref(),
-        Some("datetime unparseable")
-    );
-    assert_eq!(
-        reason("numeric timestamp").await.0.as_deref(),
-        Some("datetime not a date")
-    );
+    for (label, expected) in [
+        ("no message", "message missing"),
+        ("number", "message not a string"),
+        ("object", "message not a string"),
+        ("array", "message not a string"),
+        ("no timestamp", "datetime missing"),
+        ("garbage timestamp", "datetime unparseable"),
+        ("numeric timestamp", "datetime not a date"),
+    ] {
+        assert_eq!(reason(label).await.0.as_deref(), Some(expected), "{label}");
+    }
     for scored in ["empty", "huge", "rfc3339 timestamp", "after the bad ones"] {
         let (skip, flag) = reason(scored).await;
         assert_eq!(skip, None, "{scored} was skipped");

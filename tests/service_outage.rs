@@ -11,7 +11,6 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::{run_with, RunOptions};
 use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -49,24 +48,9 @@ async fn service_survives_a_database_outage() {
         "BATCH_SIZE: 100\n",
     ));
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = tokio::spawn(run_with(cfg, RunOptions::default(), async move {
-        let _ = stop_rx.await;
-    }));
-    let scored = |n: u64| {
-        let c = coll.clone();
-        move || {
-            let c = c.clone();
-            async move {
-                c.count_documents(doc! {"lad_model_version": {"$exists": true}})
-                    .await
-                    .map(|k| k >= n)
-                    .unwrap_or(false)
-            }
-        }
-    };
+    let service = start_service(cfg, None);
     assert!(
-        wait_until(StdDuration::from_secs(300), scored(1)).await,
+        wait_scored(&coll, 1, StdDuration::from_secs(300)).await,
         "nothing scored before the outage"
     );
 
@@ -89,12 +73,8 @@ async fn service_survives_a_database_outage() {
         ),
     )
     .await;
-    let all = wait_until(StdDuration::from_secs(180), scored(1000)).await;
-    let _ = stop_tx.send(());
-    let report = service
-        .await
-        .expect("service task did not panic")
-        .expect("service run");
+    let all = wait_scored(&coll, 1000, StdDuration::from_secs(180)).await;
+    let report = service.stop().await;
     assert!(all, "not every document was scored after the outage");
     let w = &report.workers[0];
     assert!(w.failed.is_none());

@@ -48,25 +48,10 @@ async fn restart_scores_every_document_exactly_once() {
     ));
 
     // Run 1: a long-running service, stopped as soon as it has written something.
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let run1 = tokio::spawn(run_with(
-        cfg.clone(),
-        RunOptions {
-            once: false,
-            client: Some(client.clone()),
-        },
-        async move {
-            let _ = stop_rx.await;
-        },
-    ));
-    let started = wait_until(StdDuration::from_secs(300), || {
-        let c = coll.clone();
-        async move { count(&c, doc! {"lad_model_version": {"$exists": true}}).await > 0 }
-    })
-    .await;
+    let run1 = start_service(cfg.clone(), Some(client.clone()));
+    let started = wait_scored(&coll, 1, StdDuration::from_secs(300)).await;
     assert!(started, "run 1 never wrote a batch");
-    let _ = stop_tx.send(());
-    let r1 = run1.await.expect("join").expect("run 1");
+    let r1 = run1.stop().await;
     let s1 = r1.workers[0].stats.scored;
     eprintln!("run 1 stopped after scoring {s1} of 1500 documents");
     let v1 = r1.workers[0].model_version.clone().expect("model");

@@ -8,7 +8,6 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::{run_with, RunOptions};
 use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,10 +42,7 @@ async fn scheduled_retrain_swaps_the_model() {
         "RETRAIN_SCHEDULE: \"*/3 * * * * *\"\n",
     ));
 
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let service = tokio::spawn(run_with(cfg, RunOptions::default(), async move {
-        let _ = stop_rx.await;
-    }));
+    let service = start_service(cfg, None);
     // Keep new documents coming until two model versions have scored documents.
     let t0 = Instant::now();
     let mut seed = 100;
@@ -75,13 +71,8 @@ async fn scheduled_retrain_swaps_the_model() {
         "no retrained model was used: {versions:?}"
     );
     // Let the last inserts be scored, then stop.
-    let all = wait_until(StdDuration::from_secs(120), || {
-        let c = coll.clone();
-        async move { count(&c, doc! {"lad_model_version": {"$exists": true}}).await >= inserted }
-    })
-    .await;
-    let _ = stop_tx.send(());
-    let report = service.await.expect("join").expect("service run");
+    let all = wait_scored(&coll, inserted, StdDuration::from_secs(120)).await;
+    let report = service.stop().await;
     assert!(all, "documents left unscored");
     let w = &report.workers[0];
     assert!(w.stats.trainings >= 2, "{:?}", w.stats);

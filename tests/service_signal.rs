@@ -50,11 +50,7 @@ async fn sigterm_stops_cleanly_with_status_zero() {
         .stderr(Stdio::piped())
         .spawn()
         .expect("start lad");
-    let all = wait_until(StdDuration::from_secs(300), || {
-        let c = coll.clone();
-        async move { count(&c, doc! {"lad_model_version": {"$exists": true}}).await >= 400 }
-    })
-    .await;
+    let all = wait_scored(&coll, 400, StdDuration::from_secs(300)).await;
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()

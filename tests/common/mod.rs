@@ -313,3 +313,47 @@ impl ServerCtl {
         );
     }
 }
+
+/// Waits up to `timeout` until at least `n` documents of `coll` carry `lad_model_version`.
+/// A failing count (the server may be down on purpose) just means "not yet".
+pub async fn wait_scored(coll: &Collection<Document>, n: u64, timeout: Duration) -> bool {
+    wait_until(timeout, move || async move {
+        coll.count_documents(doc! {"lad_model_version": {"$exists": true}})
+            .await
+            .is_ok_and(|k| k >= n)
+    })
+    .await
+}
+
+/// A long-running service (not `--once`) started in the background.
+pub struct Running {
+    stop: tokio::sync::oneshot::Sender<()>,
+    handle:
+        tokio::task::JoinHandle<Result<lad::service::ServiceReport, lad::service::ServiceError>>,
+}
+
+/// Starts `lad::service::run_with` in the background, with `client` if given.
+pub fn start_service(cfg: lad::config::ServiceConfig, client: Option<Client>) -> Running {
+    let (stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let opts = lad::service::RunOptions {
+        once: false,
+        client,
+    };
+    let handle = tokio::spawn(lad::service::run_with(cfg, opts, async move {
+        let _ = stop_rx.await;
+    }));
+    Running { stop, handle }
+}
+
+impl Running {
+    /// Whether the service task has ended (it must not, until asked to stop).
+    pub fn is_finished(&self) -> bool {
+        self.handle.is_finished()
+    }
+
+    /// Asks the service to stop (as SIGTERM does) and returns its report.
+    pub async fn stop(self) -> lad::service::ServiceReport {
+        let _ = self.stop.send(());
+        self.handle.await.expect("join").expect("service run")
+    }
+}
