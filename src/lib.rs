@@ -3,13 +3,16 @@
 //! The library is laid out along the data flow every driver shares:
 //!
 //! ```text
-//! source → profile → embed → detect → sink
+//! source → profile → features/embed → detect → ensemble → sink
 //! ```
 //!
 //! * [`source`] reads records (log files today, MongoDB documents in service mode);
 //! * [`profile`] turns a record into the text to model and splits it into masked tokens;
-//! * [`embed`] trains word vectors and turns token lists into message vectors;
-//! * [`detect`] holds the detectors (LOF, autoencoder, token rarity, severity) and the ensemble;
+//! * [`features`] mines message kinds (templates with parameter slots) and turns counts into
+//!   p-values; [`embed`] trains word vectors and turns token lists into message vectors;
+//! * [`detect`] holds the detectors (template and parameter frequency, word rarity, LOF,
+//!   Isolation Forest, autoencoder), each a p-value on the host's own training data;
+//! * [`ensemble`] combines them with the severity prior and `contamination`;
 //! * [`model`] ties them into one value you `fit`, `save`, `load` and `score`;
 //! * [`sink`] writes results (NDJSON, tables);
 //! * [`report`] renders scored messages as a self-contained HTML report with plots.
@@ -20,7 +23,9 @@ pub mod aggregate;
 pub mod config;
 pub mod detect;
 pub mod embed;
+pub mod ensemble;
 pub mod eval;
+pub mod features;
 pub mod model;
 pub mod mongo;
 pub mod profile;
@@ -28,5 +33,6 @@ pub mod report;
 pub mod rng;
 pub mod runtime;
 pub mod service;
+pub mod session;
 pub mod sink;
 pub mod source;

@@ -215,9 +215,11 @@ fn fixture_report_counts_templates_and_hosts() {
     // Models table: one row per host with its facts.
     let models = table_rows(&html, "models");
     assert_eq!(models.len(), 3);
-    assert_eq!(models[0][1], "<code>m1-0000000000000000</code>");
+    assert_eq!(models[0][1], "<code>m2-0000000000000000</code>");
     assert_eq!(models[0][3], "25\u{202f}000");
-    assert_eq!(models[0][6], "100");
+    assert_eq!(models[0][4], "140");
+    assert_eq!(models[0][6], "template, params (ops)");
+    assert_eq!(models[0][7], "0.005");
 }
 
 #[test]

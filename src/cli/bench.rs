@@ -32,7 +32,7 @@ pub struct BenchArgs {
 }
 
 pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
-    let params = a.opts.params();
+    let params = a.opts.params()?;
     let mut results = serde_json::Map::new();
     if let Some(path) = &a.bgl {
         let (records, _) = read_records(path, FileFormat::Bgl, "message")?;
@@ -89,7 +89,7 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             serde_json::json!({
                 "hosts": a.hosts,
                 "training_messages_per_host": a.per_host,
-                "distinct_templates_per_host": models.iter().map(|m| m.info().distinct_templates).collect::<Vec<_>>(),
+                "templates_per_host": models.iter().map(|m| m.info().templates).collect::<Vec<_>>(),
                 "train_seconds_total": t0.elapsed().as_secs_f64(),
                 "peak_rss_mib_with_all_models_loaded": lad::runtime::peak_rss_mib(),
             }),
@@ -124,7 +124,8 @@ fn measure(
     let warm_s = t2.elapsed().as_secs_f64() / reps as f64;
     Ok(serde_json::json!({
         "train_messages": train.len(),
-        "distinct_templates": model.info().distinct_templates,
+        "templates": model.info().templates,
+        "distinct_sequences": model.info().distinct_sequences,
         "train_seconds": train_s,
         "score_messages": test.len(),
         "score_seconds_cold": cold_s,

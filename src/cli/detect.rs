@@ -84,7 +84,7 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
             .map_or_else(|| "the first half of the input".to_string(), |t| show(t));
         eprintln!("training on {} messages from {what}", train.len());
         let (bar, mut cb) = progress::training_bar();
-        let model = Model::fit_with_progress(&train, &a.opts.params(), &mut cb)?;
+        let model = Model::fit_with_progress(&train, &a.opts.params()?, &mut cb)?;
         if let Some(b) = bar {
             b.finish_and_clear();
         }
@@ -97,8 +97,16 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
         eprintln!("model {} saved to {}", model.version(), show(dir));
     }
 
+    // Lines the model was trained on are scored as they are; every later line is scored and
+    // then remembered (online novelty memory), as the service does with new documents.
     let messages: Vec<&str> = inputs.iter().map(|(_, r)| r.message.as_str()).collect();
-    let scores = model.score(&messages);
+    let trained_on = if a.model.is_none() && a.train.is_none() {
+        messages.len().div_ceil(2)
+    } else {
+        0
+    };
+    let mut scores = model.score(&messages[..trained_on]);
+    scores.extend(model.score_and_learn(&messages[trained_on..]));
 
     let mut out: Box<dyn Write> = if a.output.as_os_str() == "-" {
         Box::new(BufWriter::new(std::io::stdout().lock()))

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use lad::eval::{evaluate, parse_block_labels};
+use lad::eval::{evaluate, parse_block_labels, Mode};
 use lad::source::{read_records, FileFormat};
 
 use super::{show, ModelOpts};
@@ -21,7 +21,11 @@ pub struct EvalArgs {
     /// `BlockId,Label` CSV for --format hdfs.
     #[arg(long)]
     pub hdfs_labels: Option<PathBuf>,
-    /// Share of the file (from the start) used for training.
+    /// split: train on the first part, score the rest; self: train on the whole file and
+    /// score it (the service's first pass over its training window).
+    #[arg(long, value_enum, default_value_t = Mode::Split)]
+    pub mode: Mode,
+    /// Share of the file (from the start) used for training in split mode.
     #[arg(long, default_value_t = 0.5)]
     pub train_frac: f64,
     /// Write every test line's score and signals as NDJSON here (for analysis).
@@ -45,11 +49,17 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
         }
         None => None,
     };
-    let (report, scores) = evaluate(&records, a.train_frac, &a.opts.params(), labels.as_ref())?;
+    let (report, scores) = evaluate(
+        &records,
+        a.mode,
+        a.train_frac,
+        &a.opts.params()?,
+        labels.as_ref(),
+    )?;
     if let Some(path) = &a.scores {
         let mut w = std::io::BufWriter::new(std::fs::File::create(path)?);
-        let n_train = report.n_train;
-        for (r, s) in records[n_train..].iter().zip(&scores) {
+        let first = records.len() - scores.len();
+        for (r, s) in records[first..].iter().zip(&scores) {
             let label = match &labels {
                 Some(map) => r
                     .blocks

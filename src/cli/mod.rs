@@ -10,8 +10,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use lad::detect::ensemble::Rule;
 use lad::detect::lof::Metric;
+use lad::ensemble::{Preset, Rule};
 use lad::model::ModelParams;
 use lad::profile::Tokenizer;
 
@@ -69,12 +69,33 @@ pub struct RunArgs {
 /// Model options shared by `detect`, `eval` and `bench`.
 #[derive(Args, Debug, Clone)]
 pub struct ModelOpts {
+    /// Detection preset: ops (severity weighs in) or security (novelty and rarity first).
+    #[arg(long, default_value = "ops")]
+    pub preset: Preset,
+    /// Expected share of anomalies; with nothing else known, about this share of a host's
+    /// training messages is flagged.
+    #[arg(long)]
+    pub contamination: Option<f64>,
+    /// Explicit `anomaly_score` threshold (default 0.5: novelty p ≤ contamination × prior).
+    #[arg(long)]
+    pub threshold: Option<f64>,
+    /// Detectors and Bonferroni weights, e.g. `template,params=0.25,words=0.5,iforest=0.25`
+    /// (template, params, words, lof, iforest, autoencoder). Default: the preset's.
+    #[arg(long)]
+    pub detectors: Option<String>,
+    /// Exponent on the severity prior: 1 as the preset says, 0 ignores severity.
+    #[arg(long)]
+    pub severity_weight: Option<f64>,
+    /// Prior multiplier for messages quoting a caller's error (`No such file or directory`,
+    /// …); 1 turns it off.
+    #[arg(long, alias = "user-error-damping")]
+    pub caller_error: Option<f64>,
+    /// Severity prior ratios, e.g. `level.fatal=4,text.error=5,caller=0.2`.
+    #[arg(long)]
+    pub prior: Option<String>,
     /// Seed of every random choice in training (same seed, same scores).
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
-    /// `anomaly_score ≥ threshold` flags a message.
-    #[arg(long, default_value_t = 0.78)]
-    pub threshold: f64,
     /// LOF neighbours.
     #[arg(long, default_value_t = 100)]
     pub lof_neighbors: usize,
@@ -87,55 +108,68 @@ pub struct ModelOpts {
     /// Decision rule: calibrated (default) or original (ae > threshold AND lof > 1).
     #[arg(long, default_value = "calibrated")]
     pub rule: Rule,
-    /// Word vector size.
+    /// Word vector size (vector detectors only).
     #[arg(long, default_value_t = 25)]
     pub dim: usize,
-    /// Weight of the severity lexicon in the final score (0 disables it).
+    /// Template miner similarity (Drain's st, IDF-weighted).
     #[arg(long)]
-    pub severity_weight: Option<f64>,
-    /// Weight of token/template rarity in `unusual` (ablation: 0 disables it).
-    #[arg(long)]
-    pub rarity_weight: Option<f64>,
-    /// Weight of calibrated LOF in `unusual`.
-    #[arg(long)]
-    pub lof_weight: Option<f64>,
-    /// Weight of the calibrated autoencoder error in `unusual`.
-    #[arg(long)]
-    pub ae_weight: Option<f64>,
-    /// Severity multiplier for caller errors (`No such file or directory`, …); 1 = off.
-    #[arg(long)]
-    pub user_error_damping: Option<f64>,
-    /// LOF and the autoencoder are fitted on at most this many distinct templates.
+    pub similarity: Option<f64>,
+    /// Vector detectors are fitted on at most this many message kinds.
     #[arg(long, default_value_t = 5_000)]
     pub max_distinct: usize,
+    /// Do not remember messages scored after training (no online novelty memory).
+    #[arg(long)]
+    pub no_online: bool,
 }
 
 impl ModelOpts {
-    pub fn params(&self) -> ModelParams {
-        let mut p = ModelParams {
-            seed: self.seed,
-            threshold: self.threshold,
-            tokenizer: self.tokenizer,
-            ..Default::default()
-        };
+    pub fn params(&self) -> anyhow::Result<ModelParams> {
+        let mut p = ModelParams::preset(self.preset);
+        p.seed = self.seed;
+        p.tokenizer = self.tokenizer;
         p.lof.neighbors = self.lof_neighbors;
         p.lof.metric = self.lof_metric;
-        p.ensemble.rule = self.rule;
         p.embed.dim = self.dim;
         p.max_distinct = self.max_distinct;
-        let e = &mut p.ensemble;
-        for (opt, field) in [
-            (self.severity_weight, &mut e.severity_weight),
-            (self.rarity_weight, &mut e.rarity_weight),
-            (self.lof_weight, &mut e.lof_weight),
-            (self.ae_weight, &mut e.ae_weight),
-            (self.user_error_damping, &mut e.user_error_damping),
-        ] {
-            if let Some(w) = opt {
-                *field = w;
-            }
+        p.online = !self.no_online;
+        if let Some(s) = self.similarity {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&s),
+                "--similarity must be in [0, 1], got {s}"
+            );
+            p.template.similarity = s;
         }
-        p
+        let e = &mut p.ensemble;
+        e.rule = self.rule;
+        if let Some(c) = self.contamination {
+            anyhow::ensure!(
+                c > 0.0 && c <= 0.5,
+                "--contamination must be in (0, 0.5], got {c}"
+            );
+            e.contamination = c;
+        }
+        if let Some(t) = self.threshold {
+            anyhow::ensure!(t > 0.0 && t < 1.0, "--threshold must be in (0, 1), got {t}");
+            e.threshold = Some(t);
+        }
+        if let Some(d) = &self.detectors {
+            e.detectors =
+                lad::detect::parse_detectors(d).map_err(|m| anyhow::anyhow!("--detectors: {m}"))?;
+        }
+        if let Some(w) = self.severity_weight {
+            anyhow::ensure!(w >= 0.0, "--severity-weight must be ≥ 0, got {w}");
+            e.severity_weight = w;
+        }
+        if let Some(spec) = &self.prior {
+            e.prior
+                .apply_overrides(spec)
+                .map_err(|m| anyhow::anyhow!("--prior: {m}"))?;
+        }
+        if let Some(c) = self.caller_error {
+            anyhow::ensure!(c > 0.0, "--caller-error must be > 0, got {c}");
+            e.prior.caller_error = c;
+        }
+        Ok(p)
     }
 }
 

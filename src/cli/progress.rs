@@ -21,9 +21,9 @@ pub fn training_bar() -> (Option<ProgressBar>, impl FnMut(Stage, f32)) {
         if let Some(b) = &handle {
             let (lo, hi, name) = match stage {
                 Stage::Tokenize => (0.0, 0.1, "tokenize"),
-                Stage::Embed => (0.1, 0.7, "word2vec"),
-                Stage::Lof => (0.7, 0.8, "LOF"),
-                Stage::Autoencoder => (0.8, 1.0, "autoencoder"),
+                Stage::Templates => (0.1, 0.2, "templates"),
+                Stage::Embed => (0.2, 0.8, "word2vec"),
+                Stage::Detectors => (0.8, 1.0, "detectors"),
             };
             b.set_message(name);
             b.set_position(((lo + (hi - lo) * p.clamp(0.0, 1.0)) * 1000.0) as u64);

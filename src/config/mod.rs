@@ -5,6 +5,7 @@
 //! and unknown keys are warned about instead of breaking old files. The MongoDB part
 //! becomes a [`MongoSettings`], which the aggregator crate reuses.
 
+mod detection;
 pub(crate) mod fields;
 mod schedule;
 
@@ -13,7 +14,6 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::detect::lof::Metric;
 use crate::model::ModelParams;
 use crate::mongo::{MongoError, MongoSettings, Secret};
 use fields::{invalid, Fields};
@@ -108,7 +108,8 @@ pub struct ServiceConfig {
     pub late_arrival_grace: Duration,
     /// `STATE_COLLECTION`: resume points and counters, one document per worker.
     pub state_collection: String,
-    /// `LOF_NEIGHBORS`, `LOF_METRIC`, `SCORE_THRESHOLD`, `SEED`.
+    /// `DETECTION_PRESET`, `CONTAMINATION`, `DETECTORS`, `SEVERITY_WEIGHT`, `SCORE_THRESHOLD`,
+    /// `LOF_NEIGHBORS`, `LOF_METRIC`, `SEED`.
     pub model_params: ModelParams,
     /// `METRICS_LISTEN` (env `LAD_LISTEN` overrides): where `/metrics` and `/healthz` are
     /// served; `None` (the default, or `off`) serves nothing.
@@ -204,21 +205,7 @@ impl ServiceConfig {
         let state_collection = f.string_or("STATE_COLLECTION", "lad_state")?;
         check_name("STATE_COLLECTION", &state_collection, &['$'])?;
 
-        // Defaults are the engine's (`ModelParams::default()`): LOF k = 100 as in the
-        // original, and the threshold the engine's calibration was tuned for.
-        let mut model_params = ModelParams::default();
-        let defaults = model_params.clone();
-        model_params.lof.neighbors =
-            f.positive_int("LOF_NEIGHBORS", defaults.lof.neighbors as u64, 100_000)? as usize;
-        if let Some(m) = f.raw("LOF_METRIC") {
-            model_params.lof.metric = match &m {
-                Value::String(s) => s.parse::<Metric>().ok(),
-                _ => None,
-            }
-            .ok_or_else(|| invalid("LOF_METRIC", "\"euclidean\" or \"cosine\"", &m))?;
-        }
-        model_params.threshold = f.number("SCORE_THRESHOLD", defaults.threshold, false)?;
-        model_params.seed = f.unsigned("SEED", defaults.seed)?;
+        let model_params = detection::model_params(&mut f)?;
         // YAML reads a bare `off` (or `false`) as a boolean.
         let metrics_listen = match f.raw("METRICS_LISTEN") {
             None | Some(Value::Bool(false)) => None,

@@ -1,4 +1,7 @@
 use super::*;
+use crate::detect::lof::Metric;
+use crate::detect::DetectorKind;
+use crate::ensemble::Preset;
 
 const MINIMAL: &str = "MG_DB: logs\nLOG_SOURCES:\n  syslog:\n    HOSTNAMES: [a, b]\n";
 
@@ -24,7 +27,9 @@ fn defaults() {
     assert_eq!(c.state_collection, "lad_state");
     assert_eq!(c.model_params.lof.neighbors, 100);
     assert_eq!(c.model_params.lof.metric, Metric::Euclidean);
-    assert_eq!(c.model_params.threshold, ModelParams::default().threshold);
+    assert_eq!(c.model_params.threshold(), 0.5);
+    assert_eq!(c.model_params, ModelParams::default());
+    assert_eq!(c.model_params.ensemble.contamination, 0.005);
     assert_eq!(c.retrain_schedule.as_str(), "0 0 0 * * *");
     assert!(c.mongo.verify_cert);
     assert_eq!(c.mongo.port, 27017);
@@ -158,4 +163,56 @@ fn metrics_listen_parses_or_names_the_key() {
         .expect_err("not an address")
         .to_string();
     assert!(e.starts_with("METRICS_LISTEN: expected IP:PORT"), "{e}");
+}
+
+#[test]
+fn detection_keys() {
+    let c = ServiceConfig::from_yaml_str(&format!(
+        "{MINIMAL}DETECTION_PRESET: security\nCONTAMINATION: 0.01\nSCORE_THRESHOLD: 0.7\n\
+         SEVERITY_WEIGHT: 0\nDETECTORS: {{template: 1, params: 0.5, iforest: 0.25}}\n"
+    ))
+    .expect("valid");
+    let e = &c.model_params.ensemble;
+    assert_eq!(e.preset, Preset::Security);
+    assert_eq!(e.contamination, 0.01);
+    assert_eq!(e.threshold, Some(0.7));
+    assert_eq!(e.severity_weight, 0.0);
+    let kinds: Vec<(DetectorKind, f64)> = e.detectors.iter().map(|d| (d.kind, d.weight)).collect();
+    assert_eq!(
+        kinds,
+        [
+            (DetectorKind::Template, 1.0),
+            (DetectorKind::Params, 0.5),
+            (DetectorKind::IForest, 0.25)
+        ]
+    );
+    let list = ServiceConfig::from_yaml_str(&format!("{MINIMAL}DETECTORS: [template, lof]\n"))
+        .expect("valid");
+    assert_eq!(list.model_params.ensemble.detectors.len(), 2);
+    for (yaml, needle) in [
+        (
+            "DETECTION_PRESET: paranoid\n",
+            "DETECTION_PRESET: expected \"ops\" or \"security\"",
+        ),
+        (
+            "CONTAMINATION: 0.9\n",
+            "CONTAMINATION: expected the expected share",
+        ),
+        (
+            "CONTAMINATION: -1\n",
+            "CONTAMINATION: expected a positive number",
+        ),
+        (
+            "SCORE_THRESHOLD: 1.5\n",
+            "SCORE_THRESHOLD: expected a number between 0 and 1",
+        ),
+        ("DETECTORS: [template, magic]\n", "unknown detector 'magic'"),
+        (
+            "SEVERITY_WEIGHT: -2\n",
+            "SEVERITY_WEIGHT: expected a number",
+        ),
+    ] {
+        let e = err(&format!("{MINIMAL}{yaml}"));
+        assert!(e.contains(needle), "{yaml}: {e}");
+    }
 }

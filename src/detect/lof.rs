@@ -77,6 +77,8 @@ pub struct Lof {
 }
 
 const EPS: f32 = 1e-10;
+/// Neighbours closer than this are the query itself (see [`Lof::score_training`]).
+const SELF_DISTANCE: f32 = 1e-5;
 
 impl Lof {
     /// Fits on `vectors` (row-major, `dim` wide). Rows are de-duplicated first.
@@ -172,7 +174,9 @@ impl Lof {
         self.params.metric.prepare(&mut q);
         let mut nb = index.nearest(&q, self.k + usize::from(exclude_self));
         if exclude_self {
-            if let Some(pos) = nb.iter().position(|n| n.distance == 0.0) {
+            // The query's own copy: at distance 0, or within float noise of it (a vector
+            // recomputed after loading may differ in the last bits).
+            if let Some(pos) = nb.iter().position(|n| n.distance <= SELF_DISTANCE) {
                 nb.remove(pos);
             }
             nb.truncate(self.k);

@@ -12,9 +12,25 @@ use serde::Serialize;
 use crate::model::{Model, ModelError, ModelParams, Score};
 use crate::source::Record;
 
+/// How the model meets the data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// Train on the first part, score the rest (learning online as it goes, as the service
+    /// does with new documents).
+    #[default]
+    Split,
+    /// Train on everything and score the same messages: the service's first pass over a
+    /// backlog that is also its training window.
+    #[serde(rename = "self")]
+    #[value(name = "self")]
+    SelfTrained,
+}
+
 /// The result object. Field names are the protocol's keys.
 #[derive(Debug, Clone, Serialize)]
 pub struct EvalReport {
+    pub mode: Mode,
     pub n_train: usize,
     pub n_test: usize,
     pub train_seconds: f64,
@@ -46,43 +62,50 @@ pub struct BlockReport {
 pub enum EvalError {
     #[error("need at least one training and one test record, got {0} records")]
     TooFew(usize),
-    #[error("records have no labels: use --format bgl, or --format hdfs with --hdfs-labels")]
-    NoLabels,
     #[error(transparent)]
     Model(#[from] ModelError),
 }
 
-/// Runs the protocol. `block_labels` (HDFS) labels lines by the blocks they mention.
+/// Runs the protocol. `block_labels` (HDFS) labels lines by the blocks they mention. Returns
+/// the report, the scores of the scored records and the index of the first scored record.
 pub fn evaluate(
     records: &[Record],
+    mode: Mode,
     train_frac: f64,
     params: &ModelParams,
     block_labels: Option<&HashMap<String, bool>>,
 ) -> Result<(EvalReport, Vec<Score>), EvalError> {
-    let n_train = ((records.len() as f64) * train_frac.clamp(0.0, 1.0)).floor() as usize;
-    if n_train == 0 || n_train >= records.len() {
+    let split = ((records.len() as f64) * train_frac.clamp(0.0, 1.0)).floor() as usize;
+    let (n_train, first_scored) = match mode {
+        Mode::Split => (split, split),
+        Mode::SelfTrained => (records.len(), 0),
+    };
+    if n_train == 0 || first_scored >= records.len() {
         return Err(EvalError::TooFew(records.len()));
     }
-    let labels: Vec<bool> = match block_labels {
-        Some(map) => records
-            .iter()
-            .map(|r| {
-                r.blocks
-                    .iter()
-                    .any(|b| map.get(b).copied().unwrap_or(false))
-            })
-            .collect(),
+    // Unlabeled files (most of loghub) still report flagged rates; the label metrics are
+    // then NaN (null in the JSON).
+    let labels: Option<Vec<bool>> = match block_labels {
+        Some(map) => Some(
+            records
+                .iter()
+                .map(|r| {
+                    r.blocks
+                        .iter()
+                        .any(|b| map.get(b).copied().unwrap_or(false))
+                })
+                .collect(),
+        ),
         None => records
             .iter()
             .map(|r| r.label)
-            .collect::<Option<Vec<bool>>>()
-            .ok_or(EvalError::NoLabels)?,
+            .collect::<Option<Vec<bool>>>(),
     };
     let train: Vec<&str> = records[..n_train]
         .iter()
         .map(|r| r.message.as_str())
         .collect();
-    let test: Vec<&str> = records[n_train..]
+    let test: Vec<&str> = records[first_scored..]
         .iter()
         .map(|r| r.message.as_str())
         .collect();
@@ -90,24 +113,30 @@ pub fn evaluate(
     let model = Model::fit(&train, params)?;
     let train_seconds = t0.elapsed().as_secs_f64();
     let t1 = Instant::now();
-    let scores = model.score(&test);
+    let scores = match mode {
+        Mode::Split => model.score_and_learn(&test),
+        Mode::SelfTrained => model.score(&test),
+    };
     let score_seconds = t1.elapsed().as_secs_f64();
-    let y = &labels[n_train..];
+    let unlabeled = vec![false; records.len()];
+    let y = &labels.as_deref().unwrap_or(&unlabeled)[first_scored..];
+    let known = |x: f64| if labels.is_some() { x } else { f64::NAN };
     let flags: Vec<bool> = scores.iter().map(|s| s.is_anomaly).collect();
     let values: Vec<f64> = scores.iter().map(|s| s.anomaly_score).collect();
     let c = metrics::Confusion::of(y, &flags);
-    let block_level = block_labels.map(|map| block_report(&records[n_train..], &scores, map));
+    let block_level = block_labels.map(|map| block_report(&records[first_scored..], &scores, map));
     let report = EvalReport {
+        mode,
         n_train,
         n_test: test.len(),
         train_seconds,
         score_seconds,
         messages_per_second: test.len() as f64 / score_seconds.max(1e-9),
-        precision: c.precision(),
-        recall: c.recall(),
-        f1: c.f1(),
-        roc_auc: metrics::roc_auc(y, &values),
-        pr_auc: metrics::average_precision(y, &values),
+        precision: known(c.precision()),
+        recall: known(c.recall()),
+        f1: known(c.f1()),
+        roc_auc: known(metrics::roc_auc(y, &values)),
+        pr_auc: known(metrics::average_precision(y, &values)),
         flagged_rate: flags.iter().filter(|&&f| f).count() as f64 / flags.len().max(1) as f64,
         block_level,
     };

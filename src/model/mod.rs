@@ -1,10 +1,12 @@
 //! A trained model is a value: [`Model::fit`], [`Model::save`], [`Model::load`],
-//! [`Model::score`].
+//! [`Model::score`] (and [`Model::score_and_learn`] for messages that arrive after training).
 //!
-//! Fitting: tokenize → group identical templates (with counts) → word2vec on the messages →
-//! IDF-weighted message vectors per template → LOF and autoencoder on the distinct vectors →
-//! rarity from template counts → calibrators from the training scores. Scoring caches results
-//! per template, because a host repeats a few hundred templates millions of times.
+//! Fitting: tokenize → group identical token sequences (with counts) → mine message kinds
+//! (templates with parameter slots) → word2vec and one vector per kind, if a vector detector
+//! is configured → fit every configured detector. Scoring caches what depends only on the
+//! tokens (template match, vector detectors, severity) per distinct token sequence, because
+//! a host repeats a few hundred kinds of message millions of times; count-based evidence is
+//! looked up per message, since it learns online.
 
 pub mod params;
 pub mod store;
@@ -16,13 +18,11 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::detect::autoencoder::Autoencoder;
-use crate::detect::calibrate::Calibrator;
-pub use crate::detect::ensemble::{Score, Signals};
-use crate::detect::lof::Lof;
-use crate::detect::rarity::{template_key, Rarity};
-use crate::detect::severity::severity_damped;
+use crate::detect::{self, DetectorKind, Evidence, Features, FitContext, Fitted};
 use crate::embed::{word2vec, VectorsError, WordVectors};
+use crate::ensemble::{Evidences, Severity};
+pub use crate::ensemble::{Score, Signals};
+use crate::features::{TemplateMiner, TrainingSet, VectorSet};
 pub use params::ModelParams;
 
 /// Errors fitting, saving or loading a model.
@@ -63,10 +63,14 @@ pub struct ModelInfo {
     pub version: String,
     pub trained_at: DateTime<Utc>,
     pub training_messages: u64,
-    pub distinct_templates: usize,
+    /// Distinct masked token sequences in training.
+    pub distinct_sequences: usize,
+    /// Message kinds (templates) mined from them.
+    pub templates: usize,
+    /// Word vectors trained (0 when no vector detector is configured).
     pub vocabulary: usize,
-    pub lof_k: usize,
-    pub ae_threshold: f64,
+    /// The detectors fitted, in order.
+    pub detectors: Vec<DetectorKind>,
     pub train_seconds: f64,
     pub params: ModelParams,
 }
@@ -74,19 +78,64 @@ pub struct ModelInfo {
 #[derive(Serialize, Deserialize)]
 struct Detectors {
     version: String,
-    lof: Lof,
-    ae: Autoencoder,
-    rarity: Rarity,
-    lof_cal: Calibrator,
-    ae_cal: Calibrator,
+    miner: TemplateMiner,
+    fitted: Vec<Fitted>,
+    /// One vector per template (row-major), when vectors exist; saved so that a loaded
+    /// model scores bit for bit as the one that was saved.
+    template_vectors: Vec<f32>,
+}
+
+/// What scoring caches per distinct token sequence.
+#[derive(Debug, Clone, Copy)]
+struct Cached {
+    template: Option<u32>,
+    evidence: Evidences,
+    severity: Severity,
+    prior: f64,
 }
 
 /// A trained model. `Send + Sync`: share it in an `Arc` between scoring tasks.
 pub struct Model {
     info: ModelInfo,
-    vectors: WordVectors,
+    vectors: Option<WordVectors>,
     det: Detectors,
-    cache: Mutex<HashMap<u64, Signals>>,
+    cache: Mutex<HashMap<u64, Cached, KeyHasher>>,
+    /// The autoencoder's own threshold (for the original rule), looked up once.
+    ae_threshold: f64,
+}
+
+/// The cache key is already a 64-bit FNV hash of the tokens: hashing it again is wasted work.
+#[derive(Default, Clone, Copy)]
+struct KeyHasher;
+
+impl std::hash::BuildHasher for KeyHasher {
+    type Hasher = PassThrough;
+    fn build_hasher(&self) -> PassThrough {
+        PassThrough(0)
+    }
+}
+
+struct PassThrough(u64);
+
+impl std::hash::Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0 << 8) ^ u64::from(b);
+        }
+    }
+    fn write_u64(&mut self, x: u64) {
+        self.0 = x;
+    }
+}
+
+fn ae_threshold_of(fitted: &[Fitted]) -> f64 {
+    fitted
+        .iter()
+        .find_map(Fitted::as_autoencoder)
+        .map_or(f64::INFINITY, |ae| ae.threshold())
 }
 
 impl std::fmt::Debug for Model {
@@ -99,12 +148,24 @@ impl std::fmt::Debug for Model {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
     Tokenize,
+    Templates,
     Embed,
-    Lof,
-    Autoencoder,
+    Detectors,
 }
 
 const CACHE_LIMIT: usize = 200_000;
+
+/// A stable 64-bit hash of a token sequence (FNV-1a): the cache key of a message.
+pub fn sequence_key<S: AsRef<str>>(tokens: &[S]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for t in tokens {
+        for b in t.as_ref().bytes().chain([0x1f]) {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
 
 impl Model {
     /// Fits a model on `messages`.
@@ -122,134 +183,187 @@ impl Model {
         if messages.is_empty() {
             return Err(ModelError::NoTrainingData);
         }
+        let kinds = params.fitted_kinds();
+        let need_vectors = kinds.iter().any(|k| k.needs_vectors());
         let dim = params.embed.dim;
-        if !crate::detect::knn::SUPPORTED_DIMS.contains(&dim) {
+        if need_vectors && !crate::detect::knn::SUPPORTED_DIMS.contains(&dim) {
             return Err(ModelError::UnsupportedDim {
                 dim,
                 supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
             });
         }
-        // 1. Tokenize and group templates (first-appearance order keeps everything deterministic).
-        let mut template_index: HashMap<u64, usize> = HashMap::new();
-        let mut templates: Vec<(Vec<String>, u64)> = Vec::new();
-        let mut message_template: Vec<u32> = Vec::with_capacity(messages.len());
+
+        // 1. Tokenize and group identical sequences (first-appearance order keeps every
+        //    later step deterministic).
+        let mut index: HashMap<u64, usize> = HashMap::new();
+        let mut sequences: Vec<(Vec<String>, u64)> = Vec::new();
+        let mut message_seq: Vec<u32> =
+            Vec::with_capacity(if need_vectors { messages.len() } else { 0 });
         let mut buf = Vec::new();
         for (i, m) in messages.iter().enumerate() {
             params.tokenizer.tokens_into(m.as_ref(), &mut buf);
-            let key = template_key(&buf);
-            let idx = *template_index.entry(key).or_insert_with(|| {
-                templates.push((buf.clone(), 0));
-                templates.len() - 1
+            collapse_runs(&mut buf);
+            let key = sequence_key(&buf);
+            let idx = *index.entry(key).or_insert_with(|| {
+                sequences.push((buf.clone(), 0));
+                sequences.len() - 1
             });
-            templates[idx].1 += 1;
-            message_template.push(idx as u32);
+            sequences[idx].1 += 1;
+            if need_vectors {
+                message_seq.push(idx as u32);
+            }
             if i % 8192 == 0 {
                 progress(Stage::Tokenize, i as f32 / messages.len() as f32);
             }
         }
+        drop(index);
         progress(Stage::Tokenize, 1.0);
-        let rarity = Rarity::fit(&templates);
+        let n_messages = messages.len() as u64;
 
-        // 2. Vocabulary (first appearance order) and word2vec over the messages.
+        // 2. Vocabulary (first appearance order) with document frequencies, then templates.
         let mut vocab: HashMap<&str, u32> = HashMap::new();
-        let mut words: Vec<String> = Vec::new();
+        let mut words: Vec<&str> = Vec::new();
         let mut counts: Vec<u64> = Vec::new();
-        for (tokens, c) in &templates {
-            for t in tokens {
-                let id = *vocab.entry(t.as_str()).or_insert_with(|| {
-                    words.push(t.clone());
-                    counts.push(0);
-                    (words.len() - 1) as u32
-                });
+        let mut df: Vec<u64> = Vec::new();
+        let mut seq_ids: Vec<Vec<u32>> = Vec::with_capacity(sequences.len());
+        for (tokens, c) in &sequences {
+            let ids: Vec<u32> = tokens
+                .iter()
+                .map(|t| {
+                    *vocab.entry(t.as_str()).or_insert_with(|| {
+                        words.push(t.as_str());
+                        counts.push(0);
+                        df.push(0);
+                        (words.len() - 1) as u32
+                    })
+                })
+                .collect();
+            for &id in &ids {
                 counts[id as usize] += c;
             }
-        }
-        let template_ids: Vec<Vec<u32>> = templates
-            .iter()
-            .map(|(tokens, _)| tokens.iter().map(|t| vocab[t.as_str()]).collect())
-            .collect();
-        let sentences: Vec<Vec<u32>> = message_template
-            .iter()
-            .map(|&t| template_ids[t as usize].clone())
-            .collect();
-        drop(message_template);
-        let matrix = word2vec::train(&params.embed, &sentences, &counts, params.seed, &mut |p| {
-            progress(Stage::Embed, p)
-        });
-        drop(sentences);
-        let n = rarity.messages() as f32;
-        let keep: Vec<bool> = counts
-            .iter()
-            .map(|&c| c >= params.embed.min_count)
-            .collect();
-        let mut kept_words = Vec::new();
-        let mut kept_matrix = Vec::new();
-        let mut idf = Vec::new();
-        for (i, w) in words.iter().enumerate() {
-            if keep[i] {
-                kept_words.push(w.clone());
-                kept_matrix.extend_from_slice(&matrix[i * dim..(i + 1) * dim]);
-                idf.push(((n + 1.0) / (rarity.document_frequency(w) as f32 + 1.0)).ln() + 1.0);
+            let mut uniq = ids.clone();
+            uniq.sort_unstable();
+            uniq.dedup();
+            for id in uniq {
+                df[id as usize] += c;
             }
+            seq_ids.push(ids);
         }
-        let vectors = WordVectors::new(dim, kept_words, kept_matrix, idf);
-
-        // 3. Template vectors, LOF and autoencoder on them.
-        // LOF and the autoencoder see at most `max_distinct` templates (evenly spaced in order
-        // of first appearance): enough to describe a host's message space, and it bounds
-        // training time when masking leaves many distinct messages. Rarity saw them all.
-        let stride = templates.len().div_ceil(params.max_distinct.max(1)).max(1);
-        let sample: Vec<&(Vec<String>, u64)> = templates.iter().step_by(stride).collect();
-        let mut tvecs = Vec::with_capacity(sample.len() * dim);
-        for (tokens, _) in &sample {
-            tvecs.extend(vectors.message_vector(tokens));
-        }
-        let weights: Vec<f64> = sample.iter().map(|t| t.1 as f64).collect();
-        progress(Stage::Lof, 0.0);
-        let lof = Lof::fit(params.lof, dim, &tvecs).ok_or(ModelError::UnsupportedDim {
-            dim,
-            supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
-        })?;
-        let lof_train: Vec<f64> = tvecs
-            .chunks_exact(dim)
-            .map(|v| lof.score_training(v))
+        let weights =
+            TemplateMiner::idf_weights(words.iter().copied().zip(df.iter().copied()), n_messages);
+        progress(Stage::Templates, 0.0);
+        let miner = TemplateMiner::fit(
+            params.template,
+            weights,
+            sequences.iter().map(|(t, _)| t.as_slice()),
+        );
+        let seq_template: Vec<u32> = sequences
+            .iter()
+            .map(|(t, _)| miner.find(t).unwrap_or(0))
             .collect();
-        progress(Stage::Lof, 1.0);
-        progress(Stage::Autoencoder, 0.0);
-        let ae = Autoencoder::fit(&params.ae, dim, &tvecs, &weights, params.seed);
-        let ae_train: Vec<f64> = tvecs.chunks_exact(dim).map(|v| ae.error(v)).collect();
-        progress(Stage::Autoencoder, 1.0);
-        let tail = params.ensemble.calibration_tail;
-        let lof_cal = Calibrator::fit(&lof_train, &weights, tail);
-        let ae_cal = Calibrator::fit(&ae_train, &weights, tail);
+        progress(Stage::Templates, 1.0);
 
-        let version = model_version(params, &templates);
+        // 3. Word vectors and one vector per template, only if a detector needs them.
+        let mut template_vectors = Vec::new();
+        let mut vector_set = None;
+        let vectors = if need_vectors {
+            let sentences: Vec<Vec<u32>> = message_seq
+                .iter()
+                .map(|&s| seq_ids[s as usize].clone())
+                .collect();
+            drop(message_seq);
+            let matrix =
+                word2vec::train(&params.embed, &sentences, &counts, params.seed, &mut |p| {
+                    progress(Stage::Embed, p)
+                });
+            drop(sentences);
+            let n = n_messages as f32;
+            let mut kept_words = Vec::new();
+            let mut kept_matrix = Vec::new();
+            let mut idf = Vec::new();
+            for (i, w) in words.iter().enumerate() {
+                if counts[i] >= params.embed.min_count {
+                    kept_words.push(w.to_string());
+                    kept_matrix.extend_from_slice(&matrix[i * dim..(i + 1) * dim]);
+                    idf.push(((n + 1.0) / (df[i] as f32 + 1.0)).ln() + 1.0);
+                }
+            }
+            let wv = WordVectors::new(dim, kept_words, kept_matrix, idf);
+            template_vectors = template_vectors_of(&miner, &wv);
+            let mut tcount = vec![0u64; miner.len()];
+            for ((_, c), &t) in sequences.iter().zip(&seq_template) {
+                tcount[t as usize] += c;
+            }
+            let stride = miner.len().div_ceil(params.max_distinct.max(1)).max(1);
+            let mut set = VectorSet {
+                dim,
+                rows: Vec::new(),
+                weights: Vec::new(),
+                templates: Vec::new(),
+            };
+            for t in (0..miner.len()).step_by(stride) {
+                set.rows
+                    .extend_from_slice(&template_vectors[t * dim..(t + 1) * dim]);
+                set.weights.push(tcount[t] as f64);
+                set.templates.push(t as u32);
+            }
+            vector_set = Some(set);
+            Some(wv)
+        } else {
+            None
+        };
+        drop(seq_ids);
+
+        // 4. Detectors.
+        let ts = TrainingSet {
+            sequences: &sequences,
+            templates: &seq_template,
+            miner: &miner,
+            vectors: vector_set.as_ref(),
+            messages: n_messages,
+        };
+        let ctx = FitContext {
+            lof: params.lof,
+            ae: &params.ae,
+            iforest: &params.iforest,
+            seed: params.seed,
+        };
+        let mut fitted = Vec::new();
+        for (i, &k) in kinds.iter().enumerate() {
+            progress(Stage::Detectors, i as f32 / kinds.len().max(1) as f32);
+            let f = detect::fit(k, &ts, &ctx).ok_or(ModelError::UnsupportedDim {
+                dim,
+                supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
+            })?;
+            fitted.push(f);
+        }
+        progress(Stage::Detectors, 1.0);
+
+        let version = model_version(params, &sequences);
         let info = ModelInfo {
             format: store::FORMAT_NAME.into(),
             format_version: store::FORMAT_VERSION,
             version: version.clone(),
             trained_at: Utc::now(),
-            training_messages: rarity.messages(),
-            distinct_templates: templates.len(),
-            vocabulary: vectors.len(),
-            lof_k: lof.k(),
-            ae_threshold: ae.threshold(),
+            training_messages: n_messages,
+            distinct_sequences: sequences.len(),
+            templates: miner.len(),
+            vocabulary: vectors.as_ref().map_or(0, WordVectors::len),
+            detectors: kinds,
             train_seconds: started.elapsed().as_secs_f64(),
             params: params.clone(),
-        };
-        let det = Detectors {
-            version,
-            lof,
-            ae,
-            rarity,
-            lof_cal,
-            ae_cal,
         };
         Ok(Self {
             info,
             vectors,
-            det,
-            cache: Mutex::new(HashMap::new()),
+            ae_threshold: ae_threshold_of(&fitted),
+            det: Detectors {
+                version,
+                miner,
+                fitted,
+                template_vectors,
+            },
+            cache: Mutex::new(HashMap::with_hasher(KeyHasher)),
         })
     }
 
@@ -267,58 +381,144 @@ impl Model {
         self.info.trained_at
     }
 
+    /// The `anomaly_score` threshold.
     pub fn threshold(&self) -> f64 {
-        self.info.params.threshold
+        self.info.params.threshold()
     }
 
-    /// Scores messages. Never fails: any string (empty, no letters, huge) gets a score.
+    /// The template miner (message kinds), for reports and explanations.
+    pub fn templates(&self) -> &TemplateMiner {
+        &self.det.miner
+    }
+
+    /// Scores messages that were part of the training data (or that should not be
+    /// remembered). Never fails: any string (empty, no letters, huge) gets a score.
     pub fn score<S: AsRef<str>>(&self, messages: &[S]) -> Vec<Score> {
         let mut tokens = Vec::new();
         messages
             .iter()
-            .map(|m| self.score_with(m.as_ref(), &mut tokens))
+            .map(|m| self.score_with(m.as_ref(), &mut tokens, false))
             .collect()
     }
 
-    /// Scores one message.
-    pub fn score_one(&self, message: &str) -> Score {
-        self.score_with(message, &mut Vec::new())
+    /// Scores messages that arrived after training, in order, remembering each after it is
+    /// scored (online novelty memory; off with `ModelParams::online = false`).
+    pub fn score_and_learn<S: AsRef<str>>(&self, messages: &[S]) -> Vec<Score> {
+        let learn = self.info.params.online;
+        let mut tokens = Vec::new();
+        messages
+            .iter()
+            .map(|m| self.score_with(m.as_ref(), &mut tokens, learn))
+            .collect()
     }
 
-    fn score_with(&self, message: &str, tokens: &mut Vec<String>) -> Score {
-        self.info.params.tokenizer.tokens_into(message, tokens);
-        let key = template_key(tokens);
+    /// Scores one message (without learning).
+    pub fn score_one(&self, message: &str) -> Score {
+        self.score_with(message, &mut Vec::new(), false)
+    }
+
+    fn score_with(&self, message: &str, tokens: &mut Vec<String>, learn: bool) -> Score {
+        let p = &self.info.params;
+        p.tokenizer.tokens_into(message, tokens);
+        collapse_runs(tokens);
+        let key = sequence_key(tokens);
         let cached = self.cache.lock().ok().and_then(|c| c.get(&key).copied());
-        let signals = match cached {
-            Some(s) => s,
+        let cached = match cached {
+            Some(c) => c,
             None => {
-                let s = self.signals(tokens);
-                if let Ok(mut c) = self.cache.lock() {
-                    if c.len() >= CACHE_LIMIT {
-                        c.clear();
+                let c = self.static_part(tokens);
+                if let Ok(mut cache) = self.cache.lock() {
+                    if cache.len() >= CACHE_LIMIT {
+                        cache.clear();
                     }
-                    c.insert(key, s);
+                    cache.insert(key, c);
                 }
-                s
+                c
             }
         };
-        let p = &self.info.params;
-        p.ensemble
-            .combine(&signals, p.threshold, self.det.ae.threshold())
+        let params: Vec<&str> = cached
+            .template
+            .map(|id| self.det.miner.values(id, tokens))
+            .unwrap_or_default();
+        let f = Features {
+            tokens,
+            template: cached.template,
+            params: &params,
+            vector: &[],
+        };
+        let mut evidence = cached.evidence;
+        let mut template_count = None;
+        for d in &self.det.fitted {
+            let d = d.detector();
+            if !d.cacheable() {
+                let e = d.evidence(&f);
+                if d.kind() == DetectorKind::Template {
+                    template_count = Some(e.raw as u64);
+                }
+                evidence.set(d.kind(), e);
+            }
+        }
+        let signals = Signals {
+            novelty_p: 1.0,
+            prior: cached.prior,
+            severity: cached.severity,
+            template_id: cached.template,
+            template_count,
+            training_messages: self.info.training_messages,
+            evidence,
+        };
+        let score = p.ensemble.combine(signals, self.ae_threshold);
+        if learn {
+            for d in &self.det.fitted {
+                d.detector().learn(&f);
+            }
+        }
+        score
     }
 
-    fn signals(&self, tokens: &[String]) -> Signals {
-        let v = self.vectors.message_vector(tokens);
-        let lof = self.det.lof.score(&v);
-        let ae_error = self.det.ae.error(&v);
-        Signals {
-            rarity: self.det.rarity.score(tokens),
-            lof,
-            lof_calibrated: self.det.lof_cal.calibrate(lof),
-            ae_error,
-            ae_calibrated: self.det.ae_cal.calibrate(ae_error),
-            severity: severity_damped(tokens, self.info.params.ensemble.user_error_damping),
+    /// Everything that depends only on the tokens.
+    fn static_part(&self, tokens: &[String]) -> Cached {
+        let template = self.det.miner.find(tokens);
+        let own;
+        let vector: &[f32] = match (&self.vectors, template) {
+            (Some(_), Some(id)) if !self.det.template_vectors.is_empty() => {
+                let d = self.info.params.embed.dim;
+                self.det
+                    .template_vectors
+                    .get(id as usize * d..(id as usize + 1) * d)
+                    .unwrap_or(&[])
+            }
+            (Some(v), _) => {
+                own = v.message_vector(tokens);
+                &own
+            }
+            (None, _) => &[],
+        };
+        let f = Features {
+            tokens,
+            template,
+            params: &[],
+            vector,
+        };
+        let mut evidence = Evidences::default();
+        for d in &self.det.fitted {
+            let d = d.detector();
+            if d.cacheable() {
+                evidence.set(d.kind(), d.evidence(&f));
+            }
         }
+        let severity = Severity::of(tokens);
+        Cached {
+            template,
+            evidence,
+            severity,
+            prior: self.info.params.ensemble.prior.ratio(&severity),
+        }
+    }
+
+    /// Raw evidence of one detector on one message (for tests and explanations).
+    pub fn evidence(&self, kind: DetectorKind, message: &str) -> Option<Evidence> {
+        self.score_one(message).signals.evidence.get(kind)
     }
 
     /// Saves into `dir` (created if missing); see [`store`] for the layout and atomicity.
@@ -328,7 +528,14 @@ impl Model {
             source,
         };
         std::fs::create_dir_all(dir).map_err(werr)?;
-        self.vectors.save(&dir.join("vectors.fifu"))?;
+        match &self.vectors {
+            Some(v) => v.save(&dir.join("vectors.fifu"))?,
+            None => {
+                for f in ["vectors.fifu", "vectors.fifu.idf"] {
+                    let _ = std::fs::remove_file(dir.join(f));
+                }
+            }
+        }
         store::write_atomically(&dir.join("detectors.json"), |w| {
             serde_json::to_writer(w, &self.det).map_err(std::io::Error::other)
         })
@@ -383,25 +590,63 @@ impl Model {
                 det.version, info.version
             )));
         }
-        let vectors = WordVectors::load(&dir.join("vectors.fifu"))?;
-        if vectors.dim() != info.params.embed.dim || !det.lof.rebuild_index() {
-            return Err(corrupt(format!(
-                "vectors have {} dimensions, expected {}",
-                vectors.dim(),
-                info.params.embed.dim
-            )));
+        det.miner.rebuild_index();
+        for f in &mut det.fitted {
+            if !f.after_load() {
+                return Err(corrupt("a detector's index cannot be rebuilt".into()));
+            }
         }
+        let need_vectors = det
+            .fitted
+            .iter()
+            .any(|f| f.detector().kind().needs_vectors());
+        let vectors = if need_vectors {
+            let v = WordVectors::load(&dir.join("vectors.fifu"))?;
+            if v.dim() != info.params.embed.dim
+                || det.template_vectors.len() != det.miner.len() * v.dim()
+            {
+                return Err(corrupt(format!(
+                    "vectors have {} dimensions, expected {}",
+                    v.dim(),
+                    info.params.embed.dim
+                )));
+            }
+            Some(v)
+        } else {
+            None
+        };
         Ok(Self {
             info,
             vectors,
+            ae_threshold: ae_threshold_of(&det.fitted),
             det,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(HashMap::with_hasher(KeyHasher)),
         })
     }
 }
 
-/// FNV-1a over the parameters and the training templates with counts.
-fn model_version(params: &ModelParams, templates: &[(Vec<String>, u64)]) -> String {
+/// Collapses runs of the same token into one: `resolve an# an# an# an#` and `resolve an# an#`
+/// (a list of 4 or of 2 similar items) are the same kind of message, whose templates would
+/// otherwise differ in length.
+pub fn collapse_runs(tokens: &mut Vec<String>) {
+    tokens.dedup();
+}
+
+/// The vector of each template: the IDF-weighted mean of its constant tokens' vectors.
+fn template_vectors_of(miner: &TemplateMiner, v: &WordVectors) -> Vec<f32> {
+    let d = v.dim();
+    let mut out = vec![0f32; miner.len() * d];
+    for id in 0..miner.len() {
+        if let Some(t) = miner.template(id as u32) {
+            let consts: Vec<&str> = t.tokens.iter().filter_map(|x| x.as_deref()).collect();
+            v.message_vector_into(&consts, &mut out[id * d..(id + 1) * d]);
+        }
+    }
+    out
+}
+
+/// FNV-1a over the parameters and the training sequences with counts.
+fn model_version(params: &ModelParams, sequences: &[(Vec<String>, u64)]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let mut feed = |bytes: &[u8]| {
         for &b in bytes {
@@ -410,8 +655,8 @@ fn model_version(params: &ModelParams, templates: &[(Vec<String>, u64)]) -> Stri
         }
     };
     feed(serde_json::to_string(params).unwrap_or_default().as_bytes());
-    for (tokens, count) in templates {
-        feed(&template_key(tokens).to_le_bytes());
+    for (tokens, count) in sequences {
+        feed(&sequence_key(tokens).to_le_bytes());
         feed(&count.to_le_bytes());
     }
     format!("m{}-{h:016x}", store::FORMAT_VERSION)

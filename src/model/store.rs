@@ -2,7 +2,8 @@
 //!
 //! A model directory holds `manifest.json` (format name and version, model version, params,
 //! training facts), `vectors.fifu` + `vectors.idf` (finalfusion word vectors and IDF weights)
-//! and `detectors.json` (LOF, autoencoder, rarity, calibrators). Every file is written to a
+//! (only when a vector detector is configured) and `detectors.json` (template miner and every
+//! fitted detector). Every file is written to a
 //! temporary file and renamed into place, the manifest last; `detectors.json` repeats the model
 //! version so a directory caught between two saves is detected on load, never half-read.
 
@@ -12,7 +13,7 @@ use std::path::Path;
 
 /// Name and version of the on-disk format. Bump the version on any incompatible change.
 pub const FORMAT_NAME: &str = "lad-model";
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Writes `path` through a temporary sibling file and a rename, so readers see the old file
 /// or the new one, never a partial one.

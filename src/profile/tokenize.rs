@@ -50,21 +50,49 @@ impl Tokenizer {
         out
     }
 
-    /// Like [`Tokenizer::tokens`], reusing `out` (cleared first) to avoid allocations.
+    /// Like [`Tokenizer::tokens`], reusing `out` and the strings already in it (a scoring
+    /// loop then allocates nothing per token once warmed up).
     pub fn tokens_into(self, message: &str, out: &mut Vec<String>) {
-        out.clear();
+        let mut w = Writer { out, n: 0 };
         match self {
-            Self::Masked => masked(message, out),
-            Self::Letters => letters(message, out),
+            Self::Masked => masked(message, &mut w),
+            Self::Letters => letters(message, &mut w),
         }
+        let n = w.n;
+        out.truncate(n);
     }
 }
 
-fn letters(message: &str, out: &mut Vec<String>) {
+/// Writes tokens into a vector, overwriting the strings of a previous call in place.
+struct Writer<'a> {
+    out: &'a mut Vec<String>,
+    n: usize,
+}
+
+impl Writer<'_> {
+    /// The next token's buffer, cleared.
+    fn next(&mut self) -> &mut String {
+        if self.n == self.out.len() {
+            self.out.push(String::new());
+        }
+        let s = &mut self.out[self.n];
+        s.clear();
+        self.n += 1;
+        s
+    }
+    fn push(&mut self, token: &str) {
+        self.next().push_str(token);
+    }
+    fn full(&self) -> bool {
+        self.n >= MAX_TOKENS
+    }
+}
+
+fn letters(message: &str, out: &mut Writer<'_>) {
     for run in message.split(|c: char| !c.is_ascii_alphabetic()) {
         if !run.is_empty() {
-            out.push(run.to_string());
-            if out.len() == MAX_TOKENS {
+            out.push(run);
+            if out.full() {
                 return;
             }
         }
@@ -81,73 +109,97 @@ fn is_word_char(c: char) -> bool {
         )
 }
 
-fn masked(message: &str, out: &mut Vec<String>) {
+fn masked(message: &str, out: &mut Writer<'_>) {
     for chunk in message.split_whitespace() {
         // A URL keeps its query string (`?a=1&b=2`) instead of falling apart into words.
-        if chunk.contains("://") {
-            out.push("<url>".into());
+        if chunk.as_bytes().contains(&b':') && chunk.contains("://") {
+            out.push("<url>");
         } else {
             for word in chunk.split(|c: char| !is_word_char(c)) {
                 let word = word
                     .trim_matches(|c: char| matches!(c, '.' | ':' | '-' | '+' | '*' | '#' | '~'));
                 if !word.is_empty() {
-                    out.push(mask_word(word));
+                    mask_word_into(word, out.next());
                 }
-                if out.len() == MAX_TOKENS {
+                if out.full() {
                     return;
                 }
             }
         }
-        if out.len() == MAX_TOKENS {
+        if out.full() {
             return;
         }
     }
 }
 
-/// Maps one word to itself (lower-cased) or to a typed placeholder.
+/// Maps one word to itself or to a typed placeholder.
 pub fn mask_word(word: &str) -> String {
-    if word.chars().count() > MAX_WORD_CHARS {
-        return "<long>".into();
-    }
-    let has_digit = word.bytes().any(|b| b.is_ascii_digit());
-    let has_alpha = word.chars().any(|c| c.is_alphabetic());
-    if word.contains("://") {
-        return "<url>".into();
-    }
-    if has_digit && is_ipv4(word) {
-        return "<ip>".into();
-    }
-    if is_uuid(word) {
-        return "<uuid>".into();
-    }
-    if word.starts_with('/') && word.len() > 1 {
-        return "<path>".into();
-    }
-    if has_digit && !has_alpha {
-        // 42, 3.14, 2005-06-03-15.42.50.675872, 12:01:01, 1/2
-        return "<num>".into();
-    }
-    if has_digit && is_hex(word) {
-        return "<hex>".into();
-    }
-    if has_digit && word.contains('/') {
-        return "<path>".into();
-    }
-    if is_ipv6(word) {
-        return "<ip>".into();
-    }
-    if has_digit {
-        // An identifier with a volatile number inside (dn228, R02-M1-N0, blk_-1608999687919862906):
-        // keep its shape, fold the digit runs.
-        return fold_digits(word);
-    }
-    // Case is kept: templates are case-stable, and `ERROR` as a level field means more than
-    // `error` in free text (see `detect::severity`).
-    word.to_string()
+    let mut s = String::new();
+    mask_word_into(word, &mut s);
+    s
 }
 
-fn fold_digits(word: &str) -> String {
-    let mut s = String::with_capacity(word.len());
+/// [`mask_word`] into an existing (empty) string.
+fn mask_word_into(word: &str, out: &mut String) {
+    let placeholder = classify(word);
+    match placeholder {
+        Some(p) => out.push_str(p),
+        None if word.bytes().any(|b| b.is_ascii_digit()) => {
+            // An identifier with a volatile number inside (dn228, R02-M1-N0,
+            // blk_-1608999687919862906): keep its shape, fold the digit runs.
+            fold_digits_into(word, out)
+        }
+        // Case is kept: templates are case-stable, and `ERROR` as a level field means more
+        // than `error` in free text (see `ensemble::prior`).
+        None => out.push_str(word),
+    }
+}
+
+/// The placeholder a word masks to, if any.
+fn classify(word: &str) -> Option<&'static str> {
+    // Bytes ≥ chars, so the char count is needed only for long words.
+    if word.len() > MAX_WORD_CHARS && word.chars().count() > MAX_WORD_CHARS {
+        return Some("<long>");
+    }
+    let bytes = word.as_bytes();
+    let has_digit = bytes.iter().any(|b| b.is_ascii_digit());
+    let has_colon = bytes.contains(&b':');
+    if has_colon && word.contains("://") {
+        return Some("<url>");
+    }
+    if has_digit && is_ipv4(word) {
+        return Some("<ip>");
+    }
+    if word.len() == 36 && is_uuid(word) {
+        return Some("<uuid>");
+    }
+    if word.starts_with('/') && word.len() > 1 {
+        return Some("<path>");
+    }
+    if has_digit {
+        let has_alpha = if word.is_ascii() {
+            bytes.iter().any(|b| b.is_ascii_alphabetic())
+        } else {
+            word.chars().any(|c| c.is_alphabetic())
+        };
+        if !has_alpha {
+            // 42, 3.14, 2005-06-03-15.42.50.675872, 12:01:01, 1/2
+            return Some("<num>");
+        }
+        if is_hex(word) {
+            return Some("<hex>");
+        }
+        if bytes.contains(&b'/') {
+            return Some("<path>");
+        }
+    }
+    if has_colon && is_ipv6(word) {
+        return Some("<ip>");
+    }
+    None
+}
+
+fn fold_digits_into(word: &str, s: &mut String) {
     let mut in_digits = false;
     for c in word.chars() {
         if c.is_ascii_digit() {
@@ -160,7 +212,6 @@ fn fold_digits(word: &str) -> String {
             s.push(c);
         }
     }
-    s
 }
 
 fn is_hex(word: &str) -> bool {
@@ -178,11 +229,14 @@ fn is_ipv4(word: &str) -> bool {
         Some((h, port)) if !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit()) => h,
         _ => word,
     };
-    let parts: Vec<&str> = host.split('.').collect();
-    parts.len() == 4
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.len() <= 3 && p.bytes().all(|b| b.is_ascii_digit()))
+    let mut parts = 0;
+    for p in host.split('.') {
+        parts += 1;
+        if parts > 4 || p.is_empty() || p.len() > 3 || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return false;
+        }
+    }
+    parts == 4
 }
 
 fn is_ipv6(word: &str) -> bool {
@@ -192,12 +246,8 @@ fn is_ipv6(word: &str) -> bool {
 }
 
 fn is_uuid(word: &str) -> bool {
-    let parts: Vec<&str> = word.split('-').collect();
-    parts.len() == 5
-        && parts.iter().map(|p| p.len()).eq([8, 4, 4, 4, 12])
-        && parts
-            .iter()
-            .all(|p| p.bytes().all(|b| b.is_ascii_hexdigit()))
+    word.split('-').map(str::len).eq([8, 4, 4, 4, 12])
+        && word.bytes().all(|b| b == b'-' || b.is_ascii_hexdigit())
 }
 
 #[cfg(test)]

@@ -274,28 +274,35 @@ pub(super) fn render(data: &ReportData) -> String {
     } else {
         h.push_str(
             "<div class=\"scroll\"><table class=\"models\">\n<thead><tr><th>Host</th><th>Version</th><th>Trained at (UTC)</th>\
-             <th class=\"num\">Training messages</th><th class=\"num\">Distinct templates</th>\
-             <th class=\"num\">Vocabulary</th><th class=\"num\">LOF k</th><th class=\"num\">AE threshold</th>\
+             <th class=\"num\">Training messages</th><th class=\"num\">Message kinds</th>\
+             <th class=\"num\">Vocabulary</th><th>Detectors</th><th class=\"num\">Contamination</th>\
              <th class=\"num\">Train seconds</th></tr></thead>\n<tbody>\n",
         );
         for (host, m) in &data.models {
             let _ = writeln!(
                 h,
                 "<tr><td><code>{}</code></td><td class=\"nowrap\"><code>{}</code></td><td class=\"nowrap\">{}</td><td class=\"num\">{}</td>\
-                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
+                 <td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td>\
                  <td class=\"num\">{}</td><td class=\"num\">{:.2}</td></tr>",
                 cell(host, 200),
                 cell(&m.version, 80),
                 m.trained_at.format("%Y-%m-%d %H:%M:%S"),
                 thousands(usize::try_from(m.training_messages).unwrap_or(usize::MAX)),
-                thousands(m.distinct_templates),
+                thousands(m.templates),
                 thousands(m.vocabulary),
-                m.lof_k,
-                if m.ae_threshold.is_finite() {
-                    format!("{:.5}", m.ae_threshold)
-                } else {
-                    "–".into()
-                },
+                cell(
+                    &format!(
+                        "{} ({})",
+                        m.detectors
+                            .iter()
+                            .map(|d| d.name())
+                            .collect::<Vec<_>>()
+                            .join(", "),
+                        m.params.ensemble.preset.name()
+                    ),
+                    200
+                ),
+                m.params.ensemble.contamination,
                 m.train_seconds
             );
         }

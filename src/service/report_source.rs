@@ -187,7 +187,7 @@ pub async fn report_data(
             let is_anomaly = d
                 .get("is_anomaly")
                 .and_then(as_flag)
-                .unwrap_or(score >= cfg.model_params.threshold);
+                .unwrap_or(score >= cfg.model_params.threshold());
             let time = match get_path(&d, &cfg.datetime_field) {
                 Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
                 _ => None,
@@ -230,7 +230,7 @@ pub async fn report_data(
             )
         }),
         generated_at: Utc::now(),
-        threshold: cfg.model_params.threshold,
+        threshold: cfg.model_params.threshold(),
         points,
         models,
     })

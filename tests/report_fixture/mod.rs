@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use lad::detect::DetectorKind;
 use lad::model::{ModelInfo, ModelParams};
 use lad::report::{ReportData, ReportPoint};
 
@@ -85,14 +86,14 @@ pub fn fixture() -> ReportData {
                 h.to_string(),
                 ModelInfo {
                     format: "lad-model".into(),
-                    format_version: 1,
-                    version: format!("m1-00000000000000{i:02}"),
+                    format_version: 2,
+                    version: format!("m2-00000000000000{i:02}"),
                     trained_at: start() - Duration::hours(2),
                     training_messages: 25_000 + i as u64,
-                    distinct_templates: 140 + i,
+                    distinct_sequences: 1400 + i,
+                    templates: 140 + i,
                     vocabulary: 900 + i,
-                    lof_k: 100,
-                    ae_threshold: 0.0123,
+                    detectors: vec![DetectorKind::Template, DetectorKind::Params],
                     train_seconds: 4.5,
                     params: ModelParams::default(),
                 },
