@@ -1,6 +1,9 @@
-//! (a) Three hosts in two collections: after `--once`, every document in the training
-//! window carries `is_anomaly`, `anomaly_score` and `lad_model_version`; most injected
-//! anomalies are flagged and few normal messages are.
+//! (a) Three hosts in two collections, 3,000 documents each with 15 injected incidents
+//! (out-of-memory kills, `maximum authentication attempts exceeded`, `user NOT in sudoers`,
+//! a new account, a file-system error) *inside the training window*: after `--once` with
+//! default settings, every document carries `is_anomaly`, `anomaly_score` and
+//! `lad_model_version`; at least 80 % of the incidents are flagged and at most 1 % of the
+//! normal documents.
 
 mod common;
 
@@ -25,18 +28,18 @@ async fn backlog_of_three_hosts_is_scored() {
 
     let now = Utc::now();
     let hosts = [
-        ("syslog", "web-01", 1000, 11),
-        ("syslog", "db-01", 1000, 12),
-        ("network", "core-sw", 1000, 13),
+        ("syslog", "web-01", 3000, 11),
+        ("syslog", "db-01", 3000, 12),
+        ("network", "core-sw", 3000, 13),
     ];
     let t0 = Instant::now();
     for (coll, host, n, seed) in hosts {
-        let docs = fixture(
+        let docs = incident_fixture(
             host,
             n,
             now - Duration::hours(6),
             now - Duration::minutes(1),
-            100,
+            15,
             seed,
         );
         insert(&db.collection(coll), docs).await;
@@ -54,12 +57,8 @@ async fn backlog_of_three_hosts_is_scored() {
         &db_name,
         models.path(),
         &[("syslog", &["web-01", "db-01"]), ("network", &["core-sw"])],
-        // This test checks the service path, not the engine's calibration: on 1,000-message
-        // hosts where each anomaly recurs 2-4 times (so it is in the training window too),
-        // the engine's default threshold (0.78, chosen on BGL/Thunderbird) flagged 18 of 29
-        // injected anomalies, 0.5 about 22, both without false positives. The threshold is
-        // set explicitly so the test does not depend on engine tuning.
-        "SCORE_THRESHOLD: 0.5\n",
+        // Default detection settings: no threshold, preset or contamination key.
+        "",
     ));
     let t1 = Instant::now();
     let report = run_with(
@@ -77,7 +76,7 @@ async fn backlog_of_three_hosts_is_scored() {
     assert_eq!(report.workers.len(), 3);
     for w in &report.workers {
         assert!(w.failed.is_none(), "{w:?}");
-        assert_eq!(w.stats.scored, 1000, "{}: {:?}", w.source.key(), w.stats);
+        assert_eq!(w.stats.scored, 3000, "{}: {:?}", w.source.key(), w.stats);
         assert_eq!(w.stats.skipped_total(), 0);
         assert!(w.model_version.is_some());
     }
@@ -130,13 +129,13 @@ async fn backlog_of_three_hosts_is_scored() {
     eprintln!(
         "injected anomalies flagged: {tp}/{anomalies}; normal messages flagged: {fp}/{normals}"
     );
-    assert!(anomalies >= 15, "fixture should hold some anomalies");
+    assert_eq!(anomalies, 45, "15 incidents per host");
     assert!(
-        tp * 10 >= anomalies * 7,
-        "only {tp} of {anomalies} injected anomalies flagged"
+        tp * 10 >= anomalies * 8,
+        "only {tp} of {anomalies} injected incidents flagged"
     );
     assert!(
-        fp * 20 <= normals,
+        fp * 100 <= normals,
         "{fp} of {normals} normal messages flagged"
     );
 

@@ -64,6 +64,8 @@ pub enum Action {
         text: String,
         /// Whether it was cut.
         truncated: bool,
+        /// The document's time (`DATETIME_INDEX`).
+        at: DateTime<Utc>,
     },
     /// Mark it with `lad_skipped`.
     Skip(SkipReason),
@@ -132,9 +134,13 @@ pub fn prepare(doc: &Document, message_field: &str, datetime_field: &str) -> Opt
         None | Some(Bson::Null) | Some(Bson::Undefined) => Action::Skip(SkipReason::MessageMissing),
         Some(Bson::String(s)) => match parse_datetime(dt) {
             Err(reason) => Action::Skip(reason),
-            Ok(_) => {
+            Ok(at) => {
                 let (text, truncated) = truncate_message(s.clone(), MAX_MESSAGE_BYTES);
-                Action::Score { text, truncated }
+                Action::Score {
+                    text,
+                    truncated,
+                    at,
+                }
             }
         },
         Some(_) => Action::Skip(SkipReason::MessageNotString),
@@ -208,7 +214,8 @@ mod tests {
             p.action,
             Action::Score {
                 text: String::new(),
-                truncated: false
+                truncated: false,
+                at: DateTime::<Utc>::from_timestamp_millis(1_700_000_000_000).expect("time"),
             }
         );
         let p = prepare(
@@ -222,7 +229,10 @@ mod tests {
             p.action,
             Action::Score {
                 text: "hi".into(),
-                truncated: false
+                truncated: false,
+                at: DateTime::parse_from_rfc3339("2024-01-02T01:04:05Z")
+                    .expect("time")
+                    .with_timezone(&Utc),
             }
         );
     }
@@ -235,7 +245,9 @@ mod tests {
         let big = "x".repeat(1 << 20);
         let p = action(doc! {"_id": 1, "message": big, "received_at": now()});
         match p {
-            Action::Score { text, truncated } => {
+            Action::Score {
+                text, truncated, ..
+            } => {
                 assert!(truncated);
                 assert_eq!(text.len(), MAX_MESSAGE_BYTES);
             }

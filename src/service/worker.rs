@@ -292,26 +292,30 @@ async fn background_retrain(ctx: Arc<WorkerCtx>, mut shutdown: Shutdown) {
     }
 }
 
-/// Scores `texts` off the async threads. A panic in the engine is contained: the batch is
-/// rescored one message at a time and messages that still panic get `None`.
-async fn score_texts(model: Arc<Model>, texts: Vec<String>) -> Vec<Option<Score>> {
+/// Scores `texts` off the async threads, in order. A text marked `true` arrived after the
+/// model was trained and is remembered once scored (online novelty memory); the others
+/// were part of its training window. A panic in the engine is contained: that message gets
+/// `None` and the rest of the batch is scored.
+async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Option<Score>> {
     let n = texts.len();
     if n == 0 {
         return Vec::new();
     }
     let joined = tokio::task::spawn_blocking(move || {
-        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        match catch_unwind(AssertUnwindSafe(|| model.score(&refs))) {
-            Ok(s) if s.len() == refs.len() => s.into_iter().map(Some).collect(),
-            _ => refs
-                .iter()
-                .map(|m| {
-                    catch_unwind(AssertUnwindSafe(|| model.score(&[*m])))
-                        .ok()
-                        .and_then(|v| v.into_iter().next())
-                })
-                .collect(),
-        }
+        texts
+            .iter()
+            .map(|(m, new)| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    if *new {
+                        model.score_and_learn(&[m.as_str()])
+                    } else {
+                        model.score(&[m.as_str()])
+                    }
+                }))
+                .ok()
+                .and_then(|v| v.into_iter().next())
+            })
+            .collect()
     })
     .await;
     joined.unwrap_or_else(|_| (0..n).map(|_| None).collect())
@@ -344,6 +348,7 @@ async fn process_batch(
 
     let mut new_resume = resume.clone();
     let mut texts = Vec::new();
+    let trained_at = model.trained_at();
     for p in &prepared {
         if let Some(dt) = p.resume_dt {
             new_resume = Resume {
@@ -351,8 +356,8 @@ async fn process_batch(
                 id: Some(p.id.clone()),
             };
         }
-        if let Action::Score { text, .. } = &p.action {
-            texts.push(text.clone());
+        if let Action::Score { text, at, .. } = &p.action {
+            texts.push((text.clone(), *at > trained_at));
         }
     }
     let mut scores = score_texts(model.clone(), texts).await.into_iter();

@@ -220,6 +220,55 @@ pub fn anomalous_message(r: &mut Rng) -> String {
     }
 }
 
+/// The backlog anomalies, as the software prints them: out-of-memory kills,
+/// sshd giving up on a brute force, sudo refusing a user, a new account, a file-system error.
+/// Two of the five carry no trouble word at all.
+pub fn incident_message(r: &mut Rng) -> String {
+    let pid = 1000 + r.below(60000);
+    match r.below(5) {
+        0 => format!("kernel: Out of memory: Killed process {pid} (java) total-vm:8388608kB, anon-rss:4194304kB, file-rss:0kB, shmem-rss:0kB, UID:1000 pgtables:9000kB oom_score_adj:0"),
+        1 => format!("sshd[{pid}]: error: maximum authentication attempts exceeded for root from 203.0.113.{} port {} ssh2 [preauth]", r.below(254) + 1, 40000 + r.below(20000)),
+        2 => format!("sudo: mallory : user NOT in sudoers ; TTY=pts/{} ; PWD=/home/mallory ; USER=root ; COMMAND=/bin/cat /etc/shadow", r.below(9)),
+        3 => format!("useradd[{pid}]: new user: name=backdoor, UID=1337, GID=1337, home=/home/backdoor, shell=/bin/bash, from=/dev/pts/2"),
+        _ => format!("kernel: EXT4-fs error (device sda1): ext4_find_entry:1455: inode #{pid}: comm ls: reading directory lblock 0"),
+    }
+}
+
+/// `n` documents for `host` over `[start, end)`, exactly `injected` of them (at random
+/// positions) from [`incident_message`], marked `injected: true`.
+pub fn incident_fixture(
+    host: &str,
+    n: usize,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    injected: usize,
+    seed: u64,
+) -> Vec<Document> {
+    let mut r = Rng::new(seed);
+    let mut at = std::collections::BTreeSet::new();
+    while at.len() < injected.min(n) {
+        at.insert(r.below(n as u64) as usize);
+    }
+    let step = (end - start).num_milliseconds().max(1) / n.max(1) as i64;
+    (0..n)
+        .map(|i| {
+            let injected = at.contains(&i);
+            let msg = if injected {
+                incident_message(&mut r)
+            } else {
+                normal_message(&mut r)
+            };
+            let t = start + chrono::Duration::milliseconds(step * i as i64);
+            doc! {
+                "hostname": host,
+                "received_at": mongodb::bson::DateTime::from_millis(t.timestamp_millis()),
+                "message": msg,
+                "injected": injected,
+            }
+        })
+        .collect()
+}
+
 /// `n` documents for `host` with timestamps spread evenly over `[start, end)`, about
 /// `anomaly_every`-th of them anomalous (marked `injected: true` for the assertions).
 pub fn fixture(
