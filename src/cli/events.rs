@@ -126,7 +126,7 @@ pub fn summary(stats: &ProfileStats) -> String {
     let unknown: u64 = stats.unknown.values().sum();
     if missing + unknown > 0 {
         s.push_str(&format!(
-            "; {missing} missing and {unknown} unknown field values (see --report)"
+            "; {missing} missing and {unknown} unknown field values"
         ));
     }
     s

@@ -109,7 +109,7 @@ pub fn is_normal(label: Option<&str>, normal: &str) -> bool {
 }
 
 /// The index of the first scored event (events must be in time order for time baselines).
-fn baseline_end(events: &[Event], b: Baseline) -> Result<(usize, String), EventEvalError> {
+pub fn baseline_end(events: &[Event], b: Baseline) -> Result<(usize, String), EventEvalError> {
     let times: Vec<DateTime<Utc>> = events.iter().filter_map(|e| e.timestamp).collect();
     let cut = match b {
         Baseline::HalfRows => return Ok((events.len() / 2, "half of the rows".into())),
