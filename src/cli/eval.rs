@@ -108,8 +108,9 @@ pub fn run(a: EvalArgs) -> anyhow::Result<ExitCode> {
 /// `lad eval --profile …`: the labeled event-stream protocol.
 fn run_events(kind: lad::profile::ProfileKind, a: &EvalArgs) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(
-        a.profile.label_field.is_some(),
-        "--profile {kind} needs --label-field (the field holding the ground truth, e.g. label)"
+        a.profile.label_field.is_some() || a.profile.labels_csv.is_some(),
+        "--profile {kind} needs --label-field (the field holding the ground truth, e.g. label) \
+         or --labels-csv FILE (line,label columns)"
     );
     let (events, stats) = read_events(kind, &a.profile, std::slice::from_ref(&a.file))?;
     eprintln!("{}: {}", show(&a.file), summary(&stats));

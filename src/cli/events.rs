@@ -17,6 +17,10 @@ pub struct ProfileOpts {
     /// Field holding the ground truth (removed before the model sees the event).
     #[arg(long)]
     pub label_field: Option<String>,
+    /// Ground truth per input line from a CSV with `line` and `label` columns (the audit
+    /// log's labels file): an event gets the label of its first line.
+    #[arg(long)]
+    pub labels_csv: Option<PathBuf>,
     /// json profile: override where a part is found, e.g. `user=log.user.name,actor`
     /// (repeatable; parts: timestamp, host, user, source_ip, session, event_type, action,
     /// message, command, path, extra).
@@ -104,8 +108,45 @@ pub fn read_events(
             e
         }));
     }
+    if let Some(csv) = &opts.labels_csv {
+        let labels = line_labels(csv)?;
+        for e in &mut events {
+            e.label = labels.get(&e.line).cloned();
+        }
+    }
     events.sort_by_key(|e| e.timestamp);
     Ok((events, stats))
+}
+
+/// `line → label` from a CSV with a header naming `line` and `label` columns; where a
+/// `phase` column names the attack step of a non-normal row, that is the label (so attack
+/// steps are counted per phase).
+fn line_labels(path: &std::path::Path) -> anyhow::Result<std::collections::HashMap<usize, String>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+    let col = |name: &str| {
+        header.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or_else(|| {
+            anyhow::anyhow!("{}: the header has no '{name}' column (found {header:?})", path.display())
+        })
+    };
+    let (li, la) = (col("line")?, col("label")?);
+    let phase = col("phase").ok();
+    let mut map = std::collections::HashMap::new();
+    for (i, row) in lines.enumerate() {
+        let cells: Vec<&str> = row.split(',').map(str::trim).collect();
+        let (Some(l), Some(label)) = (cells.get(li), cells.get(la)) else {
+            anyhow::bail!("{}:{}: expected at least {} columns", path.display(), i + 2, li.max(la) + 1);
+        };
+        let l: usize = l
+            .parse()
+            .with_context(|| format!("{}:{}: line '{l}' is not a number", path.display(), i + 2))?;
+        let step = phase
+            .and_then(|p| cells.get(p))
+            .filter(|p| !p.is_empty() && **p != "-" && !label.eq_ignore_ascii_case("normal"));
+        map.insert(l, step.unwrap_or(label).to_string());
+    }
+    Ok(map)
 }
 
 /// A one-line summary of what the profile read (to stderr).
