@@ -122,13 +122,25 @@ pub fn read_events(
 /// `phase` column names the attack step of a non-normal row, that is the label (so attack
 /// steps are counted per phase).
 fn line_labels(path: &std::path::Path) -> anyhow::Result<std::collections::HashMap<usize, String>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
     let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap_or("").split(',').map(str::trim).collect();
+    let header: Vec<&str> = lines
+        .next()
+        .unwrap_or("")
+        .split(',')
+        .map(str::trim)
+        .collect();
     let col = |name: &str| {
-        header.iter().position(|h| h.eq_ignore_ascii_case(name)).ok_or_else(|| {
-            anyhow::anyhow!("{}: the header has no '{name}' column (found {header:?})", path.display())
-        })
+        header
+            .iter()
+            .position(|h| h.eq_ignore_ascii_case(name))
+            .ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{}: the header has no '{name}' column (found {header:?})",
+                    path.display()
+                )
+            })
     };
     let (li, la) = (col("line")?, col("label")?);
     let phase = col("phase").ok();
@@ -136,7 +148,12 @@ fn line_labels(path: &std::path::Path) -> anyhow::Result<std::collections::HashM
     for (i, row) in lines.enumerate() {
         let cells: Vec<&str> = row.split(',').map(str::trim).collect();
         let (Some(l), Some(label)) = (cells.get(li), cells.get(la)) else {
-            anyhow::bail!("{}:{}: expected at least {} columns", path.display(), i + 2, li.max(la) + 1);
+            anyhow::bail!(
+                "{}:{}: expected at least {} columns",
+                path.display(),
+                i + 2,
+                li.max(la) + 1
+            );
         };
         let l: usize = l
             .parse()
