@@ -57,14 +57,15 @@ fn ait_alerts_security_preset_finds_seven_of_eight_steps() {
     );
     assert_eq!(evs.len(), 45_544);
     let r = eval(&evs, Preset::Security, EntityKey::Global);
-    // Measured: 7 of 8 steps, F1 0.819, ROC-AUC 0.996, 54 false positives per day. The
-    // "new alert text" rule: 5 of 8, F1 0.82.
+    // Measured: 7 of 8 steps, F1 0.989, ROC-AUC 0.997, 78 false positives per day (with the
+    // strongest-signal combination instead of the calibrated product: F1 0.819, 54 per day).
+    // The "new alert text" rule: 5 of 8, F1 0.82.
     assert_eq!(r.attack_steps_total, 8);
     assert!(r.attack_steps_found >= 7, "{r:?}");
     assert!(r.roc_auc > 0.99, "roc_auc {}", r.roc_auc);
-    assert!(r.f1 > 0.80, "f1 {}", r.f1);
+    assert!(r.f1 > 0.95, "f1 {}", r.f1);
     assert!(
-        r.false_positives_per_day < 60.0,
+        r.false_positives_per_day < 90.0,
         "{}",
         r.false_positives_per_day
     );
@@ -93,12 +94,13 @@ fn audit_log_privilege_escalation_without_false_alarms() {
         e.label = labels.get(&e.line).cloned();
     }
     let r = eval(&evs, Preset::Security, EntityKey::Host);
-    // Measured: 3 of the 9 privilege-escalation events (the `su` session opened by the web
-    // server's uid, `sudo cat /etc/shadow`, root's session) flagged, no false positive. The
-    // cracking and dnsteal "steps" are ordinary cron records inside the attack window.
+    // Measured: 5 of the 9 privilege-escalation events (the `su` to jhall by the web
+    // server's uid, `sudo cat /etc/shadow`, root's session) flagged, 2 false positives in
+    // 1,096 normal events. The cracking and dnsteal "steps" are ordinary cron records inside
+    // the attack window.
     let pe = &r.steps["privilege_escalation"];
     assert_eq!(pe.events, 9);
-    assert!(pe.flagged >= 3, "{r:?}");
+    assert!(pe.flagged >= 5, "{r:?}");
     assert!(
         r.false_positives * 100 <= r.n_test,
         "{} false positives",

@@ -87,6 +87,10 @@ pub struct ModelOpts {
     /// Exponent on the severity prior: 1 as the preset says, 0 ignores severity.
     #[arg(long)]
     pub severity_weight: Option<f64>,
+    /// How detector p-values combine: bonferroni (the strongest one) or fisher (their
+    /// calibrated product).
+    #[arg(long)]
+    pub combine: Option<lad::ensemble::Combine>,
     /// Prior multiplier for messages quoting a caller's error (`No such file or directory`,
     /// …); 1 turns it off.
     #[arg(long, alias = "user-error-damping")]
@@ -159,6 +163,9 @@ impl ModelOpts {
         if let Some(d) = &self.detectors {
             e.detectors =
                 lad::detect::parse_detectors(d).map_err(|m| anyhow::anyhow!("--detectors: {m}"))?;
+        }
+        if let Some(c) = self.combine {
+            e.combine = c;
         }
         if let Some(w) = self.severity_weight {
             anyhow::ensure!(w >= 0.0, "--severity-weight must be ≥ 0, got {w}");

@@ -9,7 +9,7 @@ use crate::detect::parse_detectors;
 use crate::ensemble::Preset;
 use crate::model::ModelParams;
 
-/// Reads `DETECTION_PRESET`, `CONTAMINATION`, `DETECTORS`, `SEVERITY_WEIGHT`,
+/// Reads `DETECTION_PRESET`, `CONTAMINATION`, `DETECTORS`, `COMBINE`, `SEVERITY_WEIGHT`,
 /// `SCORE_THRESHOLD`, `LOF_NEIGHBORS`, `LOF_METRIC` and `SEED` into model parameters (the
 /// preset's defaults for whatever is absent).
 pub(crate) fn model_params(f: &mut Fields) -> Result<ModelParams, ConfigError> {
@@ -49,6 +49,11 @@ pub(crate) fn model_params(f: &mut Fields) -> Result<ModelParams, ConfigError> {
             )
         })?;
         p.ensemble.threshold = Some(t);
+    }
+    if let Some(c) = f.opt_string("COMBINE")? {
+        p.ensemble.combine = c
+            .parse()
+            .map_err(|_| invalid("COMBINE", "\"bonferroni\" or \"fisher\"", &Value::String(c)))?;
     }
     let w = f.number("SEVERITY_WEIGHT", 1.0, false)?;
     if w < 0.0 {

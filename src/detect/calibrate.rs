@@ -21,6 +21,19 @@ impl Calibrator {
         Self { scores: s }
     }
 
+    /// From `(score, multiplicity)` pairs: the same as [`Calibrator::fit`] on every score
+    /// repeated its multiplicity times (kept as repeats; bounded by the training size).
+    pub fn fit_weighted(pairs: &[(f64, u64)]) -> Self {
+        let mut s = Vec::new();
+        for &(x, n) in pairs {
+            if x.is_finite() {
+                s.extend(std::iter::repeat_n(x, n as usize));
+            }
+        }
+        s.sort_by(f64::total_cmp);
+        Self { scores: s }
+    }
+
     /// Upper-tail mid-p of `x`. NaN counts as beyond every training score.
     pub fn p_value(&self, x: f64) -> f64 {
         let n = self.scores.len();

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::detect::{DetectorKind, DetectorSpec, Evidence};
 pub use preset::Preset;
+
 pub use prior::{Class, PriorParams, Severity};
 
 /// Which decision rule to apply.
@@ -53,6 +54,33 @@ impl std::str::FromStr for Rule {
     }
 }
 
+/// How detector p-values become one novelty p-value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Combine {
+    /// `min_i p_i · W / w_i`: the strongest single piece of evidence, each detector
+    /// spending its weight's share of the false-alarm budget.
+    #[default]
+    Bonferroni,
+    /// `T = Σ_i w_i · (−ln p_i)`, calibrated against the training messages' own `T` (the
+    /// share of training messages with a `T` at least as large): several moderately unusual
+    /// signals together count, and the result is again a share of the host's training data.
+    Fisher,
+}
+
+impl std::str::FromStr for Combine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "bonferroni" | "min" => Ok(Self::Bonferroni),
+            "fisher" | "product" => Ok(Self::Fisher),
+            o => Err(format!(
+                "unknown combination '{o}': expected bonferroni or fisher"
+            )),
+        }
+    }
+}
+
 /// Default `contamination`: the expected share of anomalies (see BENCHMARKS.md for the
 /// measurement behind it).
 pub const DEFAULT_CONTAMINATION: f64 = 0.005;
@@ -71,8 +99,10 @@ pub struct EnsembleParams {
     /// Exponent on the severity prior: 1 as the preset says, 0 ignores severity.
     pub severity_weight: f64,
     pub prior: PriorParams,
-    /// The detectors, in order, with their Bonferroni weights.
+    /// The detectors, in order, with their weights.
     pub detectors: Vec<DetectorSpec>,
+    /// How their p-values combine.
+    pub combine: Combine,
 }
 
 impl Default for EnsembleParams {
@@ -91,6 +121,7 @@ impl EnsembleParams {
             severity_weight: 1.0,
             prior: preset.prior(),
             detectors: preset.detectors(),
+            combine: preset.combine(),
         }
     }
 
@@ -121,8 +152,23 @@ impl EnsembleParams {
         p.clamp(f64::MIN_POSITIVE, 1.0)
     }
 
-    /// Applies the rule.
-    pub fn combine(&self, mut signals: Signals, ae_threshold: f64) -> Score {
+    /// The Fisher statistic `Σ w_i · (−ln p_i)` over the fitted detectors.
+    pub fn fisher_statistic(&self, ev: &Evidences) -> f64 {
+        self.detectors
+            .iter()
+            .filter(|d| d.weight > 0.0)
+            .filter_map(|d| ev.get(d.kind).map(|e| d.weight * -e.p.max(1e-300).ln()))
+            .sum()
+    }
+
+    /// Applies the rule; `fisher` is the training calibration of the Fisher statistic (when
+    /// `combine` is Fisher).
+    pub fn combine(
+        &self,
+        mut signals: Signals,
+        ae_threshold: f64,
+        fisher: Option<&crate::detect::calibrate::Calibrator>,
+    ) -> Score {
         match self.rule {
             Rule::Original => {
                 let lof = signals.evidence.lof.map_or(1.0, |e| e.raw);
@@ -134,7 +180,12 @@ impl EnsembleParams {
                 }
             }
             Rule::Calibrated => {
-                let p = self.novelty(&signals.evidence);
+                let p = match (self.combine, fisher) {
+                    (Combine::Fisher, Some(cal)) => cal
+                        .p_value(self.fisher_statistic(&signals.evidence))
+                        .clamp(f64::MIN_POSITIVE, 1.0),
+                    _ => self.novelty(&signals.evidence),
+                };
                 let lambda = if self.severity_weight == 1.0 {
                     signals.prior
                 } else {

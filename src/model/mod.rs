@@ -85,6 +85,9 @@ struct Detectors {
     /// One vector per template (row-major), when vectors exist; saved so that a loaded
     /// model scores bit for bit as the one that was saved.
     template_vectors: Vec<f32>,
+    /// The training messages' Fisher statistics (`combine: fisher`).
+    #[serde(default)]
+    fisher: Option<crate::detect::calibrate::Calibrator>,
 }
 
 /// What scoring caches per distinct token sequence.
@@ -389,9 +392,54 @@ impl Model {
                 miner,
                 fitted,
                 template_vectors,
+                fisher: None,
             },
             cache: Mutex::new(HashMap::with_hasher(KeyHasher)),
-        })
+        }
+        .with_fisher_calibration(messages, contexts))
+    }
+
+    /// With `combine: fisher`, scores every training message once and keeps the
+    /// distribution of its Fisher statistic.
+    fn with_fisher_calibration<S: AsRef<str>>(
+        mut self,
+        messages: &[S],
+        contexts: &[Context<'_>],
+    ) -> Self {
+        let e = &self.info.params.ensemble;
+        if e.combine != crate::ensemble::Combine::Fisher
+            || e.rule != crate::ensemble::Rule::Calibrated
+        {
+            return self;
+        }
+        let mut tokens = Vec::new();
+        let mut stats: HashMap<u64, (f64, u64)> = HashMap::new();
+        let mut pairs: Vec<(f64, u64)> = Vec::new();
+        for (i, m) in messages.iter().enumerate() {
+            let ctx = contexts.get(i).copied().unwrap_or_default();
+            if contexts.is_empty() {
+                // Plain lines: the statistic depends only on the tokens.
+                self.info
+                    .params
+                    .tokenizer
+                    .tokens_into(m.as_ref(), &mut tokens);
+                collapse_runs(&mut tokens);
+                let key = sequence_key(&tokens);
+                if let Some(s) = stats.get_mut(&key) {
+                    s.1 += 1;
+                    continue;
+                }
+                let sc = self.score_with(m.as_ref(), ctx, &mut tokens, false);
+                stats.insert(key, (e.fisher_statistic(&sc.signals.evidence), 1));
+            } else {
+                let sc = self.score_with(m.as_ref(), ctx, &mut tokens, false);
+                pairs.push((e.fisher_statistic(&sc.signals.evidence), 1));
+            }
+        }
+        pairs.extend(stats.into_values());
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.det.fisher = Some(crate::detect::calibrate::Calibrator::fit_weighted(&pairs));
+        self
     }
 
     /// Facts about this model.
@@ -514,7 +562,9 @@ impl Model {
             training_messages: self.info.training_messages,
             evidence,
         };
-        let score = p.ensemble.combine(signals, self.ae_threshold);
+        let score = p
+            .ensemble
+            .combine(signals, self.ae_threshold, self.det.fisher.as_ref());
         if learn {
             for d in &self.det.fitted {
                 d.detector().learn(&f);
