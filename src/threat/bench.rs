@@ -1,0 +1,1 @@
+//! Throughput and memory of the rate detectors (filled in below).

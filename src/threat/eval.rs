@@ -1,0 +1,1 @@
+//! Evaluation of labeled event streams (filled in below).

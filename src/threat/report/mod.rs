@@ -1,0 +1,1 @@
+//! Threat reports (filled in below).
