@@ -247,6 +247,15 @@ impl ThreatEngine {
         self.summary.as_ref().expect("just set")
     }
 
+    /// Starts the stream over: empties every window (rates and rules) but keeps what the
+    /// baseline taught, and lets time start again. For scoring the baseline itself
+    /// (self-fit), or a replay.
+    pub fn restart_stream(&mut self) {
+        self.rate.restart_stream();
+        self.rule_state.restart_stream();
+        self.clock = 0;
+    }
+
     /// Scores one event (in time order) and learns its counts.
     pub fn observe(&mut self, e: &Event) -> ThreatFinding {
         let t = time_of(e, self.clock);

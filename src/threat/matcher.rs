@@ -535,6 +535,15 @@ impl RulesState {
         let _ = BUCKETS;
     }
 
+    /// Empties count and distinct windows (baseline knowledge stays).
+    pub fn restart_stream(&mut self) {
+        for r in &mut self.rules {
+            r.counts.clear();
+            r.distinct.clear();
+        }
+        self.next_sweep = 0;
+    }
+
     /// Keys held, for memory checks.
     pub fn keys(&self) -> usize {
         self.rules

@@ -287,6 +287,11 @@ impl RateModel {
         self.state = state;
     }
 
+    /// Empties every window (baseline peaks and calibration stay).
+    pub fn restart_stream(&mut self) {
+        self.state = State::default();
+    }
+
     /// Scores one event at `t_ms` (time order) and counts it. `None` when no family applies
     /// (the event has none of the slots).
     pub fn observe(&mut self, view: &View<'_>, t_ms: i64) -> Option<RateEvidence> {
