@@ -366,6 +366,13 @@ impl Rules {
                     c.window
                 ));
             }
+            if evidence.is_empty() {
+                evidence.push(if r.spec.description.is_empty() {
+                    "matched".to_string()
+                } else {
+                    r.spec.description.clone()
+                });
+            }
             let by = r.spec.entity.clone().or_else(|| first_by(&r.spec));
             let ent = match by {
                 Some(b) => v.entity(&b),

@@ -49,6 +49,8 @@ pub mod rules;
 pub mod span;
 pub mod syslog;
 pub mod tail;
+#[cfg(test)]
+mod targets;
 pub mod window;
 
 pub use classify::{Severity, ThreatType};

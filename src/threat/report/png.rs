@@ -209,6 +209,7 @@ where
         .configure_mesh()
         .x_desc("score")
         .y_desc("events")
+        .y_label_formatter(&|y| format!("{y:.0}"))
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
         .draw()?;
@@ -254,44 +255,58 @@ where
     let names: Vec<String> = items
         .iter()
         .map(|(s, _)| {
-            let mut s: String = s.chars().take(28).collect();
-            if s.len() < items.iter().map(|(x, _)| x.len()).max().unwrap_or(0)
-                && s.chars().count() == 28
-            {
-                s.push('…');
+            if s.chars().count() > 28 {
+                let mut t: String = s.chars().take(27).collect();
+                t.push('…');
+                t
+            } else {
+                s.clone()
             }
-            s
         })
         .collect();
+    // Bars top-down in the order given: bar i sits in segment n-1-i (plotters' segmented
+    // range 0..n has the segments 0, …, n; the top one stays empty).
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 22))
         .margin(14)
         .x_label_area_size(40)
         .y_label_area_size(230)
-        .build_cartesian_2d(0.0f64..max * 1.12, 0.0f64..n as f64)?;
+        .build_cartesian_2d(0.0f64..max * 1.15, (0..n as i32).into_segmented())?;
     chart
         .configure_mesh()
         .disable_y_mesh()
         .y_labels(n)
-        .y_label_formatter(&|y| {
-            let i = n as f64 - y.floor() - 1.0;
-            if (y - y.floor() - 0.5).abs() < 1e-6 || y.fract() == 0.0 {
-                names.get(i as usize).cloned().unwrap_or_default()
-            } else {
-                String::new()
+        .y_label_formatter(&|y| match y {
+            SegmentValue::CenterOf(j) if (*j as usize) < n => {
+                names.get(n - 1 - *j as usize).cloned().unwrap_or_default()
             }
+            _ => String::new(),
         })
+        .x_labels((max as usize).clamp(2, 10))
+        .x_label_formatter(&|x| format!("{x:.0}"))
         .x_desc("anomalies")
         .label_style((FONT, 15))
         .axis_desc_style((FONT, 16))
         .draw()?;
     chart.draw_series(items.iter().enumerate().map(|(i, (_, c))| {
-        let y = (n - 1 - i) as f64;
-        Rectangle::new([(0.0, y + 0.15), (*c as f64, y + 0.85)], color.filled())
+        let j = (n - 1 - i) as i32;
+        let mut r = Rectangle::new(
+            [
+                (0.0, SegmentValue::Exact(j)),
+                (*c as f64, SegmentValue::Exact(j + 1)),
+            ],
+            color.filled(),
+        );
+        r.set_margin(6, 6, 0, 0);
+        r
     }))?;
     chart.draw_series(items.iter().enumerate().map(|(i, (_, c))| {
-        let y = (n - 1 - i) as f64;
-        Text::new(c.to_string(), (*c as f64, y + 0.7), (FONT, 15).into_font())
+        let j = (n - 1 - i) as i32;
+        Text::new(
+            format!(" {c}"),
+            (*c as f64, SegmentValue::CenterOf(j)),
+            (FONT, 15).into_font(),
+        )
     }))?;
     Ok(())
 }
