@@ -15,7 +15,9 @@
 //! * [`ensemble`] combines them with the severity prior and `contamination`;
 //! * [`model`] ties them into one value you `fit`, `save`, `load` and `score`;
 //! * [`sink`] writes results (NDJSON, tables);
-//! * [`report`] renders scored messages as a self-contained HTML report with plots.
+//! * [`report`] renders scored messages as a self-contained HTML report with plots;
+//! * [`threat`] detects bursts per entity and applies threat rules: a threat type, a
+//!   severity and evidence for every anomaly, and CSV/JSON/PNG reports.
 //!
 //! File mode (`lad detect`, `lad eval`) and service mode (`lad run`) both drive [`model::Model`].
 
@@ -36,3 +38,4 @@ pub mod service;
 pub mod session;
 pub mod sink;
 pub mod source;
+pub mod threat;

@@ -6,6 +6,7 @@ mod eval;
 mod events;
 mod progress;
 mod report;
+mod threat;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -45,6 +46,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Group flagged anomalies into `***` templates (DBSCAN), on AGGR_SCHEDULE or once.
     Aggregate(AggregateArgs),
+    /// Threat layer: burst detectors and threat rules (eval on labeled events, bench).
+    Threat(threat::ThreatArgs),
 }
 
 #[derive(Args, Debug)]
@@ -203,6 +206,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => eval::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => report::run(a),
+        Command::Threat(a) => threat::run(a),
         Command::Aggregate(a) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

@@ -17,6 +17,7 @@
 //! panics and never fails: empty data, non-finite scores or a plot that cannot be drawn give a
 //! note in the report instead.
 
+pub mod font;
 mod html;
 mod plots;
 

@@ -1,7 +1,7 @@
 //! The report's plots, drawn with `plotters` into SVG strings.
 //!
-//! Only the SVG backend is used, without font libraries: text is written as SVG `<text>`
-//! (escaped by plotters) and laid out by the browser. Every plot is drawn inside
+//! Only the SVG backend is used: text is written as SVG `<text>` (escaped by plotters) and
+//! rendered by the browser; its layout uses the bundled font's metrics ([`super::font`]). Every plot is drawn inside
 //! `catch_unwind`, so a bug in a plot costs that plot (the report says so), not the report.
 
 use std::error::Error;
@@ -39,6 +39,7 @@ fn svg(
     h: u32,
     f: impl FnOnce(&DrawingArea<SVGBackend<'_>, Shift>) -> DrawResult,
 ) -> Result<String, String> {
+    super::font::register();
     let mut buf = String::new();
     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| -> Result<(), String> {
         let root = SVGBackend::with_string(&mut buf, (w, h)).into_drawing_area();
