@@ -262,8 +262,10 @@ fn a_new_kind_is_surprising_once_then_remembered() {
         m.score_one("kernel: some other brand new line here")
             .is_anomaly
     );
-    let mut fixed = ModelParams::default();
-    fixed.online = false;
+    let fixed = ModelParams {
+        online: false,
+        ..ModelParams::default()
+    };
     let f = Model::fit(&quiet_host(3000), &fixed).unwrap();
     for _ in 0..30 {
         f.score_and_learn(&[new]);

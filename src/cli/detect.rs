@@ -11,6 +11,7 @@ use lad::model::Model;
 use lad::sink::{ndjson, table};
 use lad::source::{read_records, FileFormat, Record};
 
+use super::events::{read_events, summary, ProfileOpts};
 use super::{progress, show, ModelOpts};
 
 #[derive(Args, Debug)]
@@ -42,11 +43,20 @@ pub struct DetectArgs {
     /// Also write a self-contained HTML report with plots to this file.
     #[arg(long)]
     pub report: Option<PathBuf>,
+    /// Structured events: train on the first N days and score the rest (default: the first
+    /// half of the time span).
+    #[arg(long)]
+    pub baseline_days: Option<u32>,
+    #[command(flatten)]
+    pub profile: ProfileOpts,
     #[command(flatten)]
     pub opts: ModelOpts,
 }
 
 pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
+    if let Some(kind) = a.profile.profile {
+        return run_events(kind, &a);
+    }
     let mut inputs: Vec<(String, Record)> = Vec::new();
     let mut skipped = 0usize;
     for f in &a.files {
@@ -161,6 +171,112 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
             scores.len(),
             100.0 * flagged as f64 / scores.len() as f64,
             model.version(),
+            show(&a.output)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `lad detect --profile …`: structured events, one model per entity.
+fn run_events(kind: lad::profile::ProfileKind, a: &DetectArgs) -> anyhow::Result<ExitCode> {
+    use lad::eval::events::Baseline;
+    use lad::model::entity::EntityModels;
+    let (events, stats) = read_events(kind, &a.profile, &a.files)?;
+    eprintln!("{}", summary(&stats));
+    anyhow::ensure!(
+        !events.is_empty(),
+        "no events in {:?}: nothing to score",
+        a.files
+    );
+    let (models, first_new) = if let Some(dir) = &a.model {
+        (EntityModels::load(dir)?, 0)
+    } else if let Some(t) = &a.train {
+        let (train, _) = read_events(kind, &a.profile, std::slice::from_ref(t))?;
+        eprintln!("training on {} events from {}", train.len(), show(t));
+        (
+            EntityModels::fit(&train, &a.opts.params()?, &a.profile.entity_params())?,
+            0,
+        )
+    } else {
+        let b = a.baseline_days.map_or(Baseline::HalfTime, Baseline::Days);
+        let cut = lad::eval::events::baseline_end(&events, b)
+            .unwrap_or((events.len().div_ceil(2), String::new()));
+        let n = cut.0.clamp(1, events.len());
+        eprintln!(
+            "training on the {n} events before {}",
+            if cut.1.is_empty() {
+                "the middle"
+            } else {
+                &cut.1
+            }
+        );
+        (
+            EntityModels::fit(&events[..n], &a.opts.params()?, &a.profile.entity_params())?,
+            n,
+        )
+    };
+    if let Some(dir) = &a.save_model {
+        models
+            .save(dir)
+            .with_context(|| format!("saving the models to {}", show(dir)))?;
+        eprintln!("models saved to {}", show(dir));
+    }
+    let scores: Vec<_> = events
+        .iter()
+        .enumerate()
+        .map(|(i, e)| models.score(e, i >= first_new))
+        .collect();
+    let mut out: Box<dyn Write> = if a.output.as_os_str() == "-" {
+        Box::new(BufWriter::new(std::io::stdout().lock()))
+    } else {
+        Box::new(BufWriter::new(
+            File::create(&a.output).with_context(|| format!("creating {}", show(&a.output)))?,
+        ))
+    };
+    for (e, s) in events.iter().zip(&scores) {
+        serde_json::to_writer(
+            &mut out,
+            &serde_json::json!({
+                "file": stats.files.get(e.file).map(|p| show(p)), "line": e.line,
+                "timestamp": e.timestamp, "entity": s.entity, "model": s.model,
+                "fallback": s.fallback, "control": s.control,
+                "message": e.message, "is_anomaly": u8::from(s.score.is_anomaly),
+                "anomaly_score": s.score.anomaly_score, "reason": s.score.signals.explain(),
+                "signals": s.score.signals,
+            }),
+        )?;
+        out.write_all(b"\n")?;
+    }
+    out.flush()?;
+    drop(out);
+    let mut order: Vec<usize> = (0..scores.len())
+        .filter(|&i| scores[i].score.is_anomaly)
+        .collect();
+    order.sort_by(|&x, &y| {
+        scores[y]
+            .score
+            .anomaly_score
+            .total_cmp(&scores[x].score.anomaly_score)
+            .then(x.cmp(&y))
+    });
+    let rows: Vec<table::Row<'_>> = order
+        .iter()
+        .take(a.top)
+        .map(|&i| table::Row {
+            score: scores[i].score.anomaly_score,
+            location: format!("{}:{}", scores[i].entity, events[i].line),
+            reason: scores[i].score.signals.explain(),
+            message: &events[i].message,
+        })
+        .collect();
+    if a.output.as_os_str() != "-" {
+        print!("{}", table::render(&rows, 110));
+        println!(
+            "\n{} of {} events flagged ({:.2} %); {} entities with their own model; all scores in {}",
+            order.len(),
+            scores.len(),
+            100.0 * order.len() as f64 / scores.len() as f64,
+            models.entities().count(),
             show(&a.output)
         );
     }

@@ -3,6 +3,7 @@
 mod bench;
 mod detect;
 mod eval;
+mod events;
 mod progress;
 mod report;
 
@@ -117,9 +118,10 @@ pub struct ModelOpts {
     /// Vector detectors are fitted on at most this many message kinds.
     #[arg(long, default_value_t = 5_000)]
     pub max_distinct: usize,
-    /// Do not remember messages scored after training (no online novelty memory).
+    /// Online novelty memory: remember messages scored after training, so a new kind is
+    /// flagged once rather than every time (default: on for ops, off for security).
     #[arg(long)]
-    pub no_online: bool,
+    pub online: Option<bool>,
 }
 
 impl ModelOpts {
@@ -131,7 +133,9 @@ impl ModelOpts {
         p.lof.metric = self.lof_metric;
         p.embed.dim = self.dim;
         p.max_distinct = self.max_distinct;
-        p.online = !self.no_online;
+        if let Some(o) = self.online {
+            p.online = o;
+        }
         if let Some(s) = self.similarity {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&s),

@@ -10,15 +10,21 @@
 //! | [`lof::Lof`] | the kind's vector against its nearest known kinds | LOF | tail over the known kinds |
 //! | [`iforest::IsolationForest`] | how quickly random cuts isolate the kind's vector | `2^(−E[h]/c)` | tail over the known kinds |
 //! | [`autoencoder::Autoencoder`] | how well the vector is reconstructed | MSLE | tail over the known kinds |
+//! | [`fields::FieldFrequency`] | an event's categorical fields (process, path, user, IP) | rarest value's count | per field, Bonferroni over fields |
+//! | [`numeric::NumericOutlier`] | an event's numbers (bytes, counts) | robust z-score | tail over training events |
+//! | [`hour::TimeOfDay`] | the hour and weekday of an event | events in that bin | mass of bins at most this busy |
 //!
 //! Adding a detector: one file that implements [`Detector`], one variant in [`DetectorKind`]
 //! and [`Fitted`], and one arm in [`fit`].
 
 pub mod autoencoder;
 pub mod calibrate;
+pub mod fields;
+pub mod hour;
 pub mod iforest;
 pub mod knn;
 pub mod lof;
+pub mod numeric;
 pub mod params;
 pub mod template;
 pub mod vector;
@@ -26,7 +32,7 @@ pub mod words;
 
 use serde::{Deserialize, Serialize};
 
-use crate::features::TrainingSet;
+use crate::features::{Context, TrainingSet};
 
 /// The detectors lad knows. The order is the order of [`crate::ensemble::Signals`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -40,16 +46,22 @@ pub enum DetectorKind {
     IForest,
     #[serde(rename = "autoencoder")]
     Autoencoder,
+    Fields,
+    Numeric,
+    Hour,
 }
 
 impl DetectorKind {
-    pub const ALL: [DetectorKind; 6] = [
+    pub const ALL: [DetectorKind; 9] = [
         Self::Template,
         Self::Params,
         Self::Words,
         Self::Lof,
         Self::IForest,
         Self::Autoencoder,
+        Self::Fields,
+        Self::Numeric,
+        Self::Hour,
     ];
     pub const COUNT: usize = Self::ALL.len();
 
@@ -62,6 +74,9 @@ impl DetectorKind {
             Self::Lof => "lof",
             Self::IForest => "iforest",
             Self::Autoencoder => "autoencoder",
+            Self::Fields => "fields",
+            Self::Numeric => "numeric",
+            Self::Hour => "hour",
         }
     }
 
@@ -73,6 +88,12 @@ impl DetectorKind {
     /// Whether the detector needs message vectors (word2vec is trained only if one does).
     pub fn needs_vectors(self) -> bool {
         matches!(self, Self::Lof | Self::IForest | Self::Autoencoder)
+    }
+
+    /// Whether the detector reads structured fields or time (it is skipped, not an error,
+    /// when the training data has none: plain log lines).
+    pub fn needs_context(self) -> bool {
+        matches!(self, Self::Fields | Self::Numeric | Self::Hour)
     }
 }
 
@@ -120,6 +141,8 @@ pub struct Features<'a> {
     /// Vector of the message kind (the template's, or the message's own for a new kind);
     /// empty when no detector needs vectors.
     pub vector: &'a [f32],
+    /// Fields, time and source severity of a structured event (empty for log lines).
+    pub context: Context<'a>,
 }
 
 /// One detector's verdict on one message.
@@ -157,6 +180,9 @@ pub enum Fitted {
     #[serde(rename = "iforest")]
     IForest(vector::Calibrated<iforest::IsolationForest>),
     Autoencoder(vector::Calibrated<autoencoder::Autoencoder>),
+    Fields(fields::FieldFrequency),
+    Numeric(numeric::NumericOutlier),
+    Hour(hour::TimeOfDay),
 }
 
 impl Fitted {
@@ -168,6 +194,16 @@ impl Fitted {
             Self::Lof(d) => d,
             Self::IForest(d) => d,
             Self::Autoencoder(d) => d,
+            Self::Fields(d) => d,
+            Self::Numeric(d) => d,
+            Self::Hour(d) => d,
+        }
+    }
+
+    pub fn as_template(&self) -> Option<&template::TemplateFrequency> {
+        match self {
+            Self::Template(d) => Some(d),
+            _ => None,
         }
     }
 
@@ -208,10 +244,13 @@ pub struct FitContext<'a> {
     pub seed: u64,
 }
 
-/// Fits one detector on the training set. `None` when the detector needs vectors and the
-/// training set has none, or its index cannot be built for the vector size.
+/// Fits one detector on the training set. `None` when the training set lacks what the
+/// detector needs (vectors, or fields and times), or a vector index cannot be built.
 pub fn fit(kind: DetectorKind, ts: &TrainingSet<'_>, ctx: &FitContext<'_>) -> Option<Fitted> {
     Some(match kind {
+        DetectorKind::Fields => Fitted::Fields(fields::FieldFrequency::fit(ts)?),
+        DetectorKind::Numeric => Fitted::Numeric(numeric::NumericOutlier::fit(ts)?),
+        DetectorKind::Hour => Fitted::Hour(hour::TimeOfDay::fit(ts)?),
         DetectorKind::Template => Fitted::Template(template::TemplateFrequency::fit(ts)),
         DetectorKind::Params => Fitted::Params(params::ParamFrequency::fit(ts)),
         DetectorKind::Words => Fitted::Words(words::WordRarity::fit(ts)),

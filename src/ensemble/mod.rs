@@ -107,14 +107,13 @@ impl EnsembleParams {
             .map_or(0.0, |d| d.weight.max(0.0))
     }
 
-    /// Combined novelty p-value (weighted Bonferroni).
+    /// Combined novelty p-value (weighted Bonferroni over the detectors that were fitted:
+    /// a field detector on plain log lines, with nothing to fit, takes no share).
     pub fn novelty(&self, ev: &Evidences) -> f64 {
-        let total: f64 = self.detectors.iter().map(|d| d.weight.max(0.0)).sum();
+        let fitted = |d: &&DetectorSpec| d.weight > 0.0 && ev.get(d.kind).is_some();
+        let total: f64 = self.detectors.iter().filter(fitted).map(|d| d.weight).sum();
         let mut p: f64 = 1.0;
-        for d in &self.detectors {
-            if d.weight <= 0.0 {
-                continue;
-            }
+        for d in self.detectors.iter().filter(fitted) {
             if let Some(e) = ev.get(d.kind) {
                 p = p.min(e.p * total / d.weight);
             }
@@ -173,6 +172,12 @@ pub struct Evidences {
     pub iforest: Option<Evidence>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub autoencoder: Option<Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub fields: Option<Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub numeric: Option<Evidence>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub hour: Option<Evidence>,
 }
 
 impl Evidences {
@@ -184,6 +189,9 @@ impl Evidences {
             DetectorKind::Lof => self.lof,
             DetectorKind::IForest => self.iforest,
             DetectorKind::Autoencoder => self.autoencoder,
+            DetectorKind::Fields => self.fields,
+            DetectorKind::Numeric => self.numeric,
+            DetectorKind::Hour => self.hour,
         }
     }
 
@@ -195,6 +203,9 @@ impl Evidences {
             DetectorKind::Lof => &mut self.lof,
             DetectorKind::IForest => &mut self.iforest,
             DetectorKind::Autoencoder => &mut self.autoencoder,
+            DetectorKind::Fields => &mut self.fields,
+            DetectorKind::Numeric => &mut self.numeric,
+            DetectorKind::Hour => &mut self.hour,
         };
         *slot = Some(e);
     }

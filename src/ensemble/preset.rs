@@ -5,9 +5,13 @@
 //!   a message with no trouble word when it is among the rarest `contamination` of the host's
 //!   traffic.
 //! * `security`: novelty and rarity first. Security events (a new `sudo` command, a new user,
-//!   a changed `/etc/passwd`) carry no trouble words, so the prior is nearly flat and the
-//!   parameter detector (a new user or source inside a known kind of message) counts as much
-//!   as the template detector.
+//!   a changed `/etc/passwd`) carry no trouble words, so the prior is nearly flat, and the
+//!   parameter and field detectors (a new user, process or source inside a known kind of
+//!   message) count as much as the template detector; the time of day counts too.
+//!
+//! Field, numeric and time detectors are fitted only when the training data has fields or
+//! timestamps (structured profiles); on plain log lines they sit out and take no share of
+//! the false-alarm budget.
 //!
 //! Every number can be overridden (`--detectors`, `--contamination`, `--severity-weight`,
 //! YAML `DETECTORS`, …); BENCHMARKS.md has the ablation behind the defaults.
@@ -54,8 +58,16 @@ impl Preset {
             Self::Ops => vec![
                 w(DetectorKind::Template, 1.0),
                 w(DetectorKind::Params, 0.25),
+                w(DetectorKind::Fields, 0.25),
+                w(DetectorKind::Numeric, 0.25),
             ],
-            Self::Security => vec![w(DetectorKind::Template, 1.0), w(DetectorKind::Params, 1.0)],
+            Self::Security => vec![
+                w(DetectorKind::Template, 1.0),
+                w(DetectorKind::Params, 1.0),
+                w(DetectorKind::Fields, 1.0),
+                w(DetectorKind::Numeric, 0.5),
+                w(DetectorKind::Hour, 0.5),
+            ],
         }
     }
 

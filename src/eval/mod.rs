@@ -2,6 +2,7 @@
 //! chronological split (train on the first part in file order, score the rest), labels
 //! stripped before the model sees a message, one JSON object of fixed keys as the result.
 
+pub mod events;
 pub mod metrics;
 
 use std::collections::{HashMap, HashSet};

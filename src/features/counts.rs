@@ -198,7 +198,7 @@ impl TailTable {
     /// Like [`TailTable::p_seen`] for a fractional count (an online count rescaled to the
     /// training window: `(train + online) · N / (N + learned)`).
     pub fn p_at(&self, k: f64) -> f64 {
-        if self.total == 0 || !(k > 0.0) {
+        if self.total == 0 || k.is_nan() || k <= 0.0 {
             return 1.0;
         }
         let i = self.counts.partition_point(|&c| (c as f64) < k);

@@ -11,9 +11,21 @@
 
 pub mod counts;
 pub mod template;
+pub mod values;
 
 pub use counts::{OnlineCounts, TailTable, Unseen};
 pub use template::{Template, TemplateMiner, TemplateParams};
+pub use values::{OnlineValues, ValueCounter, ValueCounts};
+
+/// The structured part of one message: typed fields, time and the source's own severity
+/// (all empty for plain log lines).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Context<'a> {
+    pub fields: &'a [crate::profile::Field],
+    pub time: Option<chrono::DateTime<chrono::Utc>>,
+    /// Severity prior in `[0, 1]` from the source (Wazuh `rule.level / 15`).
+    pub prior: Option<f64>,
+}
 
 /// Vectors of the training message kinds, one row per template, for the vector detectors.
 #[derive(Debug, Clone)]
@@ -41,4 +53,6 @@ pub struct TrainingSet<'a> {
     pub vectors: Option<&'a VectorSet>,
     /// Training messages in all.
     pub messages: u64,
+    /// One context per training message (empty for plain log lines).
+    pub contexts: &'a [Context<'a>],
 }

@@ -8,6 +8,7 @@
 //! a host repeats a few hundred kinds of message millions of times; count-based evidence is
 //! looked up per message, since it learns online.
 
+pub mod entity;
 pub mod params;
 pub mod store;
 
@@ -22,7 +23,8 @@ use crate::detect::{self, DetectorKind, Evidence, Features, FitContext, Fitted};
 use crate::embed::{word2vec, VectorsError, WordVectors};
 use crate::ensemble::{Evidences, Severity};
 pub use crate::ensemble::{Score, Signals};
-use crate::features::{TemplateMiner, TrainingSet, VectorSet};
+use crate::features::{Context, TemplateMiner, TrainingSet, VectorSet};
+use crate::profile::Event;
 pub use params::ModelParams;
 
 /// Errors fitting, saving or loading a model.
@@ -179,6 +181,23 @@ impl Model {
         params: &ModelParams,
         progress: &mut dyn FnMut(Stage, f32),
     ) -> Result<Self, ModelError> {
+        Self::fit_inner(messages, &[], params, progress)
+    }
+
+    /// Fits a model on structured events: their messages, plus their fields, times and
+    /// source severities for the field detectors.
+    pub fn fit_events(events: &[Event], params: &ModelParams) -> Result<Self, ModelError> {
+        let messages: Vec<&str> = events.iter().map(|e| e.message.as_str()).collect();
+        let contexts: Vec<Context<'_>> = events.iter().map(context_of).collect();
+        Self::fit_inner(&messages, &contexts, params, &mut |_, _| {})
+    }
+
+    fn fit_inner<S: AsRef<str>>(
+        messages: &[S],
+        contexts: &[Context<'_>],
+        params: &ModelParams,
+        progress: &mut dyn FnMut(Stage, f32),
+    ) -> Result<Self, ModelError> {
         let started = std::time::Instant::now();
         if messages.is_empty() {
             return Err(ModelError::NoTrainingData);
@@ -321,6 +340,7 @@ impl Model {
             miner: &miner,
             vectors: vector_set.as_ref(),
             messages: n_messages,
+            contexts,
         };
         let ctx = FitContext {
             lof: params.lof,
@@ -331,12 +351,19 @@ impl Model {
         let mut fitted = Vec::new();
         for (i, &k) in kinds.iter().enumerate() {
             progress(Stage::Detectors, i as f32 / kinds.len().max(1) as f32);
-            let f = detect::fit(k, &ts, &ctx).ok_or(ModelError::UnsupportedDim {
-                dim,
-                supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
-            })?;
-            fitted.push(f);
+            match detect::fit(k, &ts, &ctx) {
+                Some(f) => fitted.push(f),
+                // Plain log lines have no fields or times: those detectors sit out.
+                None if k.needs_context() => {}
+                None => {
+                    return Err(ModelError::UnsupportedDim {
+                        dim,
+                        supported: crate::detect::knn::SUPPORTED_DIMS.to_vec(),
+                    })
+                }
+            }
         }
+        let kinds: Vec<DetectorKind> = fitted.iter().map(|f| f.detector().kind()).collect();
         progress(Stage::Detectors, 1.0);
 
         let version = model_version(params, &sequences);
@@ -397,7 +424,7 @@ impl Model {
         let mut tokens = Vec::new();
         messages
             .iter()
-            .map(|m| self.score_with(m.as_ref(), &mut tokens, false))
+            .map(|m| self.score_with(m.as_ref(), Context::default(), &mut tokens, false))
             .collect()
     }
 
@@ -408,16 +435,29 @@ impl Model {
         let mut tokens = Vec::new();
         messages
             .iter()
-            .map(|m| self.score_with(m.as_ref(), &mut tokens, learn))
+            .map(|m| self.score_with(m.as_ref(), Context::default(), &mut tokens, learn))
             .collect()
     }
 
     /// Scores one message (without learning).
     pub fn score_one(&self, message: &str) -> Score {
-        self.score_with(message, &mut Vec::new(), false)
+        self.score_with(message, Context::default(), &mut Vec::new(), false)
     }
 
-    fn score_with(&self, message: &str, tokens: &mut Vec<String>, learn: bool) -> Score {
+    /// Scores one structured event; `learn` remembers it afterwards (for events newer than
+    /// the model).
+    pub fn score_event(&self, event: &Event, learn: bool) -> Score {
+        let learn = learn && self.info.params.online;
+        self.score_with(&event.message, context_of(event), &mut Vec::new(), learn)
+    }
+
+    fn score_with(
+        &self,
+        message: &str,
+        context: Context<'_>,
+        tokens: &mut Vec<String>,
+        learn: bool,
+    ) -> Score {
         let p = &self.info.params;
         p.tokenizer.tokens_into(message, tokens);
         collapse_runs(tokens);
@@ -445,6 +485,7 @@ impl Model {
             template: cached.template,
             params: &params,
             vector: &[],
+            context,
         };
         let mut evidence = cached.evidence;
         let mut template_count = None;
@@ -458,9 +499,15 @@ impl Model {
                 evidence.set(d.kind(), e);
             }
         }
+        let prior = match context.prior {
+            Some(level) => cached
+                .prior
+                .max(p.ensemble.prior.text.of(source_class(level))),
+            None => cached.prior,
+        };
         let signals = Signals {
             novelty_p: 1.0,
-            prior: cached.prior,
+            prior,
             severity: cached.severity,
             template_id: cached.template,
             template_count,
@@ -499,6 +546,7 @@ impl Model {
             template,
             params: &[],
             vector,
+            context: Context::default(),
         };
         let mut evidence = Evidences::default();
         for d in &self.det.fitted {
@@ -705,6 +753,30 @@ pub struct LoadReport {
     pub generation: PathBuf,
     /// Generations tried first that failed (the pointer's, if damaged), with the reason.
     pub skipped: Vec<(PathBuf, ModelError)>,
+}
+
+/// The structured part of an event, as the detectors see it.
+fn context_of(e: &Event) -> Context<'_> {
+    Context {
+        fields: &e.fields,
+        time: e.timestamp,
+        prior: e.prior,
+    }
+}
+
+/// The severity class of a source's own severity in `[0, 1]` (Wazuh `rule.level / 15`:
+/// 12–15 are Wazuh's "high importance" levels, 7–11 "medium", 4–6 "low").
+fn source_class(level: f64) -> crate::ensemble::Class {
+    use crate::ensemble::Class;
+    if level >= 12.0 / 15.0 {
+        Class::Fatal
+    } else if level >= 7.0 / 15.0 {
+        Class::Error
+    } else if level >= 4.0 / 15.0 {
+        Class::Warning
+    } else {
+        Class::Notice
+    }
 }
 
 /// Collapses runs of the same token into one: `resolve an# an# an# an#` and `resolve an# an#`

@@ -27,6 +27,7 @@ pub struct ModelParams {
     pub max_distinct: usize,
     /// Remember what is scored after training (new kinds, new values), so a novelty is
     /// surprising the first time and less so after; see [`crate::detect::template`].
+    /// On in the ops preset, off in the security preset.
     pub online: bool,
 }
 
@@ -49,7 +50,10 @@ impl ModelParams {
             ensemble: EnsembleParams::from_preset(preset),
             seed: 42,
             max_distinct: 5_000,
-            online: true,
+            // Ops: a new kind is reported once, then remembered (no alert fatigue).
+            // Security: what the baseline never had stays suspicious until the next retrain
+            // (every event of a new attack flood is flagged).
+            online: preset == Preset::Ops,
         }
     }
 

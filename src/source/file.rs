@@ -23,6 +23,8 @@ pub enum FileFormat {
     Ndjson,
     /// HDFS DataNode/NameNode lines; labels come per block (`blk_…`) from a CSV.
     Hdfs,
+    /// Sessions, one JSON object a line (`session`, `label`, `events`): `lad eval` only.
+    Sessions,
 }
 
 /// One record read from a file.
@@ -110,7 +112,7 @@ fn parse_line(
     message_field: &str,
 ) -> Result<(String, Option<bool>), String> {
     match format {
-        FileFormat::Plain | FileFormat::Hdfs => Ok((text.to_string(), None)),
+        FileFormat::Plain | FileFormat::Hdfs | FileFormat::Sessions => Ok((text.to_string(), None)),
         FileFormat::Bgl => {
             let t = text.trim_start();
             let (label, rest) = t.split_once(char::is_whitespace).unwrap_or((t, ""));
