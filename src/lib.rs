@@ -24,6 +24,7 @@
 pub mod aggregate;
 pub mod config;
 pub mod detect;
+pub mod durable;
 pub mod embed;
 pub mod ensemble;
 pub mod eval;

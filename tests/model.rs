@@ -110,6 +110,11 @@ fn same_seed_same_scores_other_seed_other_vectors() {
     assert_ne!(ae(&c.score(&probes())).to_bits(), ae(&sa).to_bits());
 }
 
+/// The generation `CURRENT` points at (see `lad::model::store`).
+fn current(dir: &std::path::Path) -> std::path::PathBuf {
+    lad::model::store::current_generation(dir).unwrap()
+}
+
 #[test]
 fn corrupt_or_foreign_models_are_clear_errors() {
     let model = Model::fit(&corpus(), &vector_params()).unwrap();
@@ -117,31 +122,43 @@ fn corrupt_or_foreign_models_are_clear_errors() {
 
     let missing = Model::load(&dir.path().join("nope")).unwrap_err();
     assert!(matches!(missing, ModelError::Read { .. }), "{missing}");
+    let empty = Model::load(dir.path()).unwrap_err();
+    assert!(matches!(empty, ModelError::Read { .. }), "{empty}");
+    assert!(empty.to_string().contains("CURRENT"), "{empty}");
 
-    model.save(dir.path()).unwrap();
-    let det = dir.path().join("detectors.json");
+    // One generation only, so nothing to fall back on: each damage is an error naming it.
+    let fresh = || {
+        let d = tempfile::tempdir().unwrap();
+        model.save(d.path()).unwrap();
+        d
+    };
+    let d = fresh();
+    let det = current(d.path()).join("detectors.json");
     let text = std::fs::read(&det).unwrap();
     std::fs::write(&det, &text[..text.len() / 2]).unwrap();
-    let err = Model::load(dir.path()).unwrap_err();
+    let err = Model::load(d.path()).unwrap_err();
     assert!(matches!(err, ModelError::Corrupt { .. }), "{err}");
     assert!(err.to_string().contains("detectors.json"), "{err}");
 
-    model.save(dir.path()).unwrap();
-    let manifest = dir.path().join("manifest.json");
+    let d = fresh();
+    let manifest = current(d.path()).join("manifest.json");
     let m = std::fs::read_to_string(&manifest)
         .unwrap()
-        .replace("\"format_version\": 2", "\"format_version\": 99");
+        .replace("\"format_version\": 3", "\"format_version\": 99");
     std::fs::write(&manifest, m).unwrap();
-    let err = Model::load(dir.path()).unwrap_err();
+    let err = Model::load(d.path()).unwrap_err();
     assert!(matches!(err, ModelError::FormatMismatch { .. }), "{err}");
 
-    model.save(dir.path()).unwrap();
-    std::fs::write(dir.path().join("vectors.fifu"), b"not finalfusion").unwrap();
-    assert!(Model::load(dir.path()).is_err());
+    let d = fresh();
+    let vectors = current(d.path()).join("vectors.fifu");
+    std::fs::write(&vectors, b"not finalfusion").unwrap();
+    let err = Model::load(d.path()).unwrap_err();
+    assert!(err.to_string().contains("vectors.fifu"), "{err}");
 
-    std::fs::write(&manifest, b"\x00\xff garbage").unwrap();
+    let d = fresh();
+    std::fs::write(current(d.path()).join("manifest.json"), b"\x00\xff garbage").unwrap();
     assert!(matches!(
-        Model::load(dir.path()).unwrap_err(),
+        Model::load(d.path()).unwrap_err(),
         ModelError::Corrupt { .. }
     ));
 }

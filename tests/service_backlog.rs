@@ -12,19 +12,13 @@ use std::time::Instant;
 use chrono::{Duration, Utc};
 use common::*;
 use futures_util::TryStreamExt;
-use lad::service::{run_with, RunOptions};
 use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backlog_of_three_hosts_is_scored() {
-    let Some(uri) = mongo_uri("backlog_of_three_hosts_is_scored") else {
+    let Some(h) = Harness::new("backlog_of_three_hosts_is_scored").await else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("backlog");
-    let client = client(&uri).await;
-    let db = client.database(&db_name);
-    let models = tempfile::tempdir().expect("tempdir");
 
     let now = Utc::now();
     let hosts = [
@@ -42,35 +36,23 @@ async fn backlog_of_three_hosts_is_scored() {
             15,
             seed,
         );
-        insert(&db.collection(coll), docs).await;
+        insert(&h.db.collection(coll), docs).await;
     }
     // A document of another host in the same collection must stay untouched.
     insert(
-        &db.collection("syslog"),
+        &h.db.collection("syslog"),
         fixture("not-configured", 20, now - Duration::hours(1), now, 0, 14),
     )
     .await;
     eprintln!("fixtures inserted in {:.1}s", t0.elapsed().as_secs_f64());
 
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
+    let cfg = h.config(
         &[("syslog", &["web-01", "db-01"]), ("network", &["core-sw"])],
         // Default detection settings: no threshold, preset or contamination key.
         "",
-    ));
+    );
     let t1 = Instant::now();
-    let report = run_with(
-        cfg,
-        RunOptions {
-            once: true,
-            client: None,
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("service run");
+    let report = h.run_once(cfg).await;
     eprintln!("service --once took {:.1}s", t1.elapsed().as_secs_f64());
 
     assert_eq!(report.workers.len(), 3);
@@ -83,7 +65,7 @@ async fn backlog_of_three_hosts_is_scored() {
 
     let (mut tp, mut fp, mut anomalies, mut normals) = (0u64, 0u64, 0u64, 0u64);
     for (coll, host, n, _) in hosts {
-        let c = db.collection::<Document>(coll);
+        let c = h.db.collection::<Document>(coll);
         let base = doc! {"hostname": host};
         assert_eq!(count(&c, base.clone()).await, n as u64);
         let mut scored = base.clone();
@@ -121,7 +103,7 @@ async fn backlog_of_three_hosts_is_scored() {
         }
     }
     let untouched = count(
-        &db.collection("syslog"),
+        &h.db.collection("syslog"),
         doc! {"hostname": "not-configured", "is_anomaly": {"$exists": true}},
     )
     .await;
@@ -140,7 +122,7 @@ async fn backlog_of_three_hosts_is_scored() {
     );
 
     // The state documents record where each worker stands.
-    let states = count(&db.collection("lad_state"), doc! {}).await;
+    let states = count(&h.db.collection("lad_state"), doc! {}).await;
     assert_eq!(states, 3);
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

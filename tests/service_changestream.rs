@@ -6,18 +6,13 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::*;
-use mongodb::bson::Document;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn inserts_wake_the_worker_before_the_poll_interval() {
-    let Some(uri) = mongo_uri("inserts_wake_the_worker_before_the_poll_interval") else {
+    let Some(h) = Harness::new("inserts_wake_the_worker_before_the_poll_interval").await else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("changestream");
-    let client = client(&uri).await;
-    let coll = client.database(&db_name).collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -31,9 +26,10 @@ async fn inserts_wake_the_worker_before_the_poll_interval() {
         ),
     )
     .await;
-    let yaml = yaml(&uri, &db_name, models.path(), &[("syslog", &["h1"])], "")
+    let yaml = h
+        .yaml(&[("syslog", &["h1"])], "")
         .replace("POLL_INTERVAL: 1\n", "POLL_INTERVAL: 120\n");
-    let service = start_service(config(&yaml), Some(client.clone()));
+    let service = start_service(config(&yaml), Some(h.client.clone()));
     let backlog = wait_scored(&coll, 300, std::time::Duration::from_secs(60)).await;
     assert!(backlog, "backlog not scored");
     // Let the worker go idle on its two-minute wait, with the stream open.

@@ -6,20 +6,14 @@ mod common;
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::{run_with, RunOptions};
 use mongodb::bson::{doc, Bson, DateTime, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_documents_are_marked_and_counted() {
-    let Some(uri) = mongo_uri("malformed_documents_are_marked_and_counted") else {
+    let Some(h) = Harness::new("malformed_documents_are_marked_and_counted").await else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("malformed");
-    let client = client(&uri).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -93,23 +87,8 @@ async fn malformed_documents_are_marked_and_counted() {
         ids.push((*name, r.inserted_id));
     }
 
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
-        &[("syslog", &["h1"])],
-        "BATCH_SIZE: 100\n",
-    ));
-    let report = run_with(
-        cfg,
-        RunOptions {
-            once: true,
-            client: None,
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("service run");
+    let cfg = h.config(&[("syslog", &["h1"])], "BATCH_SIZE: 100\n");
+    let report = h.run_once(cfg).await;
     let w = &report.workers[0];
     assert!(w.failed.is_none());
     let expect_skipped = [
@@ -169,12 +148,12 @@ async fn malformed_documents_are_marked_and_counted() {
     }
 
     // The worker's counters are also in its state document.
-    let state = db
-        .collection::<Document>("lad_state")
-        .find_one(doc! {"_id": "syslog/h1"})
-        .await
-        .expect("state")
-        .expect("state doc");
+    let state =
+        h.db.collection::<Document>("lad_state")
+            .find_one(doc! {"_id": "syslog/h1"})
+            .await
+            .expect("state")
+            .expect("state doc");
     let skipped = state
         .get_document("stats")
         .and_then(|s| s.get_document("skipped"))
@@ -182,26 +161,11 @@ async fn malformed_documents_are_marked_and_counted() {
     assert_eq!(skipped.get_i64("message_not_string").ok(), Some(3));
 
     // A second pass finds nothing left to do.
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
-        &[("syslog", &["h1"])],
-        "",
-    ));
-    let again = run_with(
-        cfg,
-        RunOptions {
-            once: true,
-            client: None,
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("second run");
+    let cfg = h.config(&[("syslog", &["h1"])], "");
+    let again = h.run_once(cfg).await;
     assert_eq!(
         again.workers[0].stats.scored + again.workers[0].stats.skipped_total(),
         0
     );
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

@@ -13,7 +13,7 @@ use chrono::{Duration, Utc};
 use common::*;
 use lad::service::report_source::{report_data, ReportQuery};
 use lad::service::{run_with, RunOptions};
-use mongodb::bson::{doc, Document};
+use mongodb::bson::doc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Starts the server again if the test stops it and then fails.
@@ -64,16 +64,11 @@ const H1: &str = "collection=\"syslog\",host=\"h1\"";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_healthz_and_report_from_mongo() {
     let test = "metrics_healthz_and_report_from_mongo";
-    let Some(uri) = mongo_uri(test) else {
+    let Some(h) = Harness::new(test).await else {
         return;
     };
     let ctl = ServerCtl::from_env(test);
-    init_tracing();
-    let db_name = unique_db("metrics");
-    let client = client(&uri).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     let from = now - Duration::hours(2);
     let to = now - Duration::minutes(10);
@@ -82,10 +77,7 @@ async fn metrics_healthz_and_report_from_mongo() {
     // Not configured: never scored, never in the report.
     insert(&coll, fixture("h3", 50, from, to, 25, 63)).await;
     let port = free_port();
-    let yaml_text = yaml(
-        &uri,
-        &db_name,
-        models.path(),
+    let yaml_text = h.yaml(
         &[("syslog", &["h1", "h2"])],
         &format!("BATCH_SIZE: 100\nMETRICS_LISTEN: \"127.0.0.1:{port}\"\n"),
     );
@@ -240,7 +232,7 @@ async fn metrics_healthz_and_report_from_mongo() {
         max_points: 200_000,
         title: None,
     };
-    let data = report_data(&cfg, &client, &q).await.expect("report data");
+    let data = report_data(&cfg, &h.client, &q).await.expect("report data");
     assert_eq!(data.points.len(), 450);
     assert_eq!(
         data.points.iter().filter(|p| p.is_anomaly).count() as u64,
@@ -250,7 +242,7 @@ async fn metrics_healthz_and_report_from_mongo() {
     // Capped: the newest 100 are kept.
     let capped = report_data(
         &cfg,
-        &client,
+        &h.client,
         &ReportQuery {
             max_points: 100,
             ..q.clone()
@@ -267,7 +259,7 @@ async fn metrics_healthz_and_report_from_mongo() {
         hosts: vec!["h3".into()],
         ..q.clone()
     };
-    assert!(report_data(&cfg, &client, &unknown).await.is_err());
+    assert!(report_data(&cfg, &h.client, &unknown).await.is_err());
 
     let dir = tempfile::tempdir().expect("tempdir");
     let cfg_path = dir.path().join("lad.yaml");
@@ -314,5 +306,5 @@ async fn metrics_healthz_and_report_from_mongo() {
     assert!(html.contains("<dt>Messages</dt><dd>450</dd>"));
     assert!(html.contains(&format!("<dt>Flagged</dt><dd>{flagged_h1}</dd>")));
 
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

@@ -11,22 +11,17 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use common::*;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::doc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_survives_a_database_outage() {
-    let Some(uri) = mongo_uri("service_survives_a_database_outage") else {
+    let Some(h) = Harness::new("service_survives_a_database_outage").await else {
         return;
     };
     let Some(ctl) = ServerCtl::from_env("service_survives_a_database_outage") else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("outage");
-    let client = client(&uri).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -40,13 +35,7 @@ async fn service_survives_a_database_outage() {
         ),
     )
     .await;
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
-        &[("syslog", &["h1"])],
-        "BATCH_SIZE: 100\n",
-    ));
+    let cfg = h.config(&[("syslog", &["h1"])], "BATCH_SIZE: 100\n");
 
     let service = start_service(cfg, None);
     assert!(
@@ -88,5 +77,5 @@ async fn service_survives_a_database_outage() {
         1000
     );
     eprintln!("database errors retried: {}", w.stats.db_errors);
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

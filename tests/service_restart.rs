@@ -11,21 +11,14 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::{run_with, RunOptions};
 use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_scores_every_document_exactly_once() {
-    let Some(uri) = mongo_uri("restart_scores_every_document_exactly_once") else {
+    let Some(h) = Harness::monitored("restart_scores_every_document_exactly_once").await else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("restart");
-    let log = CommandLog::default();
-    let client = monitored_client(&uri, &log).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -39,16 +32,10 @@ async fn restart_scores_every_document_exactly_once() {
         ),
     )
     .await;
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
-        &[("syslog", &["app-01"])],
-        "BATCH_SIZE: 50\n",
-    ));
+    let cfg = h.config(&[("syslog", &["app-01"])], "BATCH_SIZE: 50\n");
 
     // Run 1: a long-running service, stopped as soon as it has written something.
-    let run1 = start_service(cfg.clone(), Some(client.clone()));
+    let run1 = start_service(cfg.clone(), Some(h.client.clone()));
     let started = wait_scored(&coll, 1, StdDuration::from_secs(300)).await;
     assert!(started, "run 1 never wrote a batch");
     let r1 = run1.stop().await;
@@ -71,16 +58,7 @@ async fn restart_scores_every_document_exactly_once() {
     .await;
 
     // Run 2: backlog only.
-    let r2 = run_with(
-        cfg.clone(),
-        RunOptions {
-            once: true,
-            client: Some(client.clone()),
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("run 2");
+    let r2 = h.run_once(cfg.clone()).await;
     let w2 = &r2.workers[0];
     assert_eq!(
         w2.model_version.as_deref(),
@@ -95,7 +73,7 @@ async fn restart_scores_every_document_exactly_once() {
     );
 
     // Run 3: resume point lost; nothing new must be scored except the 50 new documents.
-    db.collection::<Document>("lad_state")
+    h.db.collection::<Document>("lad_state")
         .delete_many(doc! {})
         .await
         .expect("delete state");
@@ -104,16 +82,7 @@ async fn restart_scores_every_document_exactly_once() {
         fixture("app-01", 50, now - Duration::seconds(1), Utc::now(), 0, 23),
     )
     .await;
-    let r3 = run_with(
-        cfg,
-        RunOptions {
-            once: true,
-            client: Some(client.clone()),
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("run 3");
+    let r3 = h.run_once(cfg).await;
     assert_eq!(
         r3.workers[0].stats.scored, 50,
         "documents rescored after losing the resume point"
@@ -134,10 +103,11 @@ async fn restart_scores_every_document_exactly_once() {
     );
 
     let mut writes: HashMap<String, usize> = HashMap::new();
-    for c in log
+    for c in h
+        .log
         .take()
         .iter()
-        .filter(|c| c.name == "update" && c.db == db_name && c.target == "syslog")
+        .filter(|c| c.name == "update" && c.db == h.db_name && c.target == "syslog")
     {
         for id in &c.ids {
             *writes.entry(id.to_string()).or_insert(0) += 1;
@@ -150,5 +120,5 @@ async fn restart_scores_every_document_exactly_once() {
         "{} documents written more than once",
         twice.len()
     );
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

@@ -8,19 +8,14 @@ use std::time::{Duration as StdDuration, Instant};
 
 use chrono::{Duration, Utc};
 use common::*;
-use mongodb::bson::{doc, Document};
+use mongodb::bson::doc;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scheduled_retrain_swaps_the_model() {
-    let Some(uri) = mongo_uri("scheduled_retrain_swaps_the_model") else {
+    let Some(h) = Harness::new("scheduled_retrain_swaps_the_model").await else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("retrain");
-    let client = client(&uri).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -34,13 +29,10 @@ async fn scheduled_retrain_swaps_the_model() {
         ),
     )
     .await;
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
+    let cfg = h.config(
         &[("syslog", &["h1"])],
         "RETRAIN_SCHEDULE: \"*/3 * * * * *\"\n",
-    ));
+    );
 
     let service = start_service(cfg, None);
     // Keep new documents coming until two model versions have scored documents.
@@ -80,5 +72,5 @@ async fn scheduled_retrain_swaps_the_model() {
         w.stats.scored, inserted,
         "every document scored exactly once"
     );
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

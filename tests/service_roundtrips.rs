@@ -8,21 +8,13 @@ use std::time::Instant;
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::{run_with, RunOptions};
-use mongodb::bson::Document;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_documents_cost_three_commands() {
-    let Some(uri) = mongo_uri("thousand_documents_cost_three_commands") else {
+    let Some(h) = Harness::monitored("thousand_documents_cost_three_commands").await else {
         return;
     };
-    init_tracing();
-    let db_name = unique_db("roundtrips");
-    let log = CommandLog::default();
-    let client = monitored_client(&uri, &log).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -36,25 +28,10 @@ async fn thousand_documents_cost_three_commands() {
         ),
     )
     .await;
-    let cfg = config(&yaml(
-        &uri,
-        &db_name,
-        models.path(),
-        &[("syslog", &["h1"])],
-        "",
-    ));
+    let cfg = h.config(&[("syslog", &["h1"])], "");
 
     // Train and score the initial backlog.
-    run_with(
-        cfg.clone(),
-        RunOptions {
-            once: true,
-            client: Some(client.clone()),
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("first run");
+    h.run_once(cfg.clone()).await;
 
     insert(
         &coll,
@@ -68,22 +45,18 @@ async fn thousand_documents_cost_three_commands() {
         ),
     )
     .await;
-    log.take();
+    h.log.take();
     let t0 = Instant::now();
-    let report = run_with(
-        cfg,
-        RunOptions {
-            once: true,
-            client: Some(client.clone()),
-        },
-        std::future::pending(),
-    )
-    .await
-    .expect("second run");
+    let report = h.run_once(cfg).await;
     let secs = t0.elapsed().as_secs_f64();
     assert_eq!(report.workers[0].stats.scored, 1000);
 
-    let cmds: Vec<_> = log.take().into_iter().filter(|c| c.db == db_name).collect();
+    let cmds: Vec<_> = h
+        .log
+        .take()
+        .into_iter()
+        .filter(|c| c.db == h.db_name)
+        .collect();
     for c in &cmds {
         eprintln!(
             "{} {} statements={} returned={}",
@@ -116,5 +89,5 @@ async fn thousand_documents_cost_three_commands() {
         reads_with_docs.len() + updates.len() + state_updates,
         cmds.len()
     );
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

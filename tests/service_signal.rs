@@ -12,14 +12,10 @@ use mongodb::bson::{doc, Document};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_stops_cleanly_with_status_zero() {
-    let Some(uri) = mongo_uri("sigterm_stops_cleanly_with_status_zero") else {
+    let Some(h) = Harness::new("sigterm_stops_cleanly_with_status_zero").await else {
         return;
     };
-    let db_name = unique_db("signal");
-    let client = client(&uri).await;
-    let db = client.database(&db_name);
-    let coll = db.collection::<Document>("syslog");
-    let models = tempfile::tempdir().expect("tempdir");
+    let coll = h.coll("syslog");
     let now = Utc::now();
     insert(
         &coll,
@@ -33,11 +29,11 @@ async fn sigterm_stops_cleanly_with_status_zero() {
         ),
     )
     .await;
-    let path = models.path().join("lad.yaml");
+    let path = h.models.path().join("lad.yaml");
     let cfg = yaml(
-        &uri,
-        &db_name,
-        &models.path().join("m"),
+        &h.uri,
+        &h.db_name,
+        &h.models.path().join("m"),
         &[("syslog", &["h1"])],
         "BATCH_SIZE: 100\n",
     );
@@ -60,12 +56,12 @@ async fn sigterm_stops_cleanly_with_status_zero() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(all, "not all documents scored; lad said:\n{stderr}");
     assert_eq!(out.status.code(), Some(0), "lad said:\n{stderr}");
-    let state = db
-        .collection::<Document>("lad_state")
-        .find_one(doc! {"_id": "syslog/h1"})
-        .await
-        .expect("state")
-        .expect("resume point saved");
+    let state =
+        h.db.collection::<Document>("lad_state")
+            .find_one(doc! {"_id": "syslog/h1"})
+            .await
+            .expect("state")
+            .expect("resume point saved");
     assert!(state.get_datetime("last_datetime").is_ok());
-    db.drop().await.expect("drop test db");
+    h.finish().await;
 }

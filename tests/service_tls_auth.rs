@@ -168,12 +168,20 @@ async fn scram_and_tls_with_ca_file() {
     let venv = match std::env::var("LAD_TEST_VENV") {
         Ok(v) if Path::new(&v).join("bin/secantusd-py").exists() => PathBuf::from(v),
         _ => {
-            eprintln!("SKIPPED scram_and_tls_with_ca_file: LAD_TEST_VENV with secantusd-py is not set (scripts/test.sh sets it)");
+            let _: Option<()> = common::skip(
+                "scram_and_tls_with_ca_file",
+                "venv",
+                "LAD_TEST_VENV with secantusd-py is not set (scripts/test.sh sets it)",
+            );
             return;
         }
     };
     if Command::new("openssl").arg("version").output().is_err() {
-        eprintln!("SKIPPED scram_and_tls_with_ca_file: openssl is not installed");
+        let _: Option<()> = common::skip(
+            "scram_and_tls_with_ca_file",
+            "openssl",
+            "openssl is not installed",
+        );
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");

@@ -134,14 +134,14 @@ impl WordVectors {
             NdArray::new(storage),
             NdNorms::new(ndarray015::Array1::from(norms)),
         );
-        crate::model::store::write_atomically(path, |w| {
+        crate::durable::write_atomically(path, |w| {
             embeddings
                 .write_embeddings(w)
                 .map_err(|e| std::io::Error::other(e.to_string()))
         })
         .map_err(err)?;
         let idf_path = path.with_extension("idf");
-        crate::model::store::write_atomically(&idf_path, |w| {
+        crate::durable::write_atomically(&idf_path, |w| {
             for x in &self.idf {
                 writeln!(w, "{x}")?;
             }

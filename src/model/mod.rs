@@ -12,7 +12,7 @@ pub mod entity;
 pub mod params;
 pub mod store;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -619,46 +619,107 @@ impl Model {
         self.score_one(message).signals.evidence.get(kind)
     }
 
-    /// Saves into `dir` (created if missing); see [`store`] for the layout and atomicity.
+    /// Saves into `dir` (created if missing) as a new generation, switched to only once it
+    /// is complete on disk; the previous generation is kept as the fallback. See [`store`].
     pub fn save(&self, dir: &Path) -> Result<(), ModelError> {
-        let werr = |source| ModelError::Write {
-            path: dir.to_path_buf(),
-            source,
-        };
-        std::fs::create_dir_all(dir).map_err(werr)?;
-        match &self.vectors {
-            Some(v) => v.save(&dir.join("vectors.fifu"))?,
-            None => {
-                for f in ["vectors.fifu", "vectors.fifu.idf"] {
-                    let _ = std::fs::remove_file(dir.join(f));
-                }
-            }
-        }
-        store::write_atomically(&dir.join("detectors.json"), |w| {
-            serde_json::to_writer(w, &self.det).map_err(std::io::Error::other)
-        })
-        .map_err(werr)?;
-        store::write_atomically(&dir.join("manifest.json"), |w| {
-            serde_json::to_writer_pretty(w, &self.info).map_err(std::io::Error::other)
-        })
-        .map_err(werr)
+        self.save_generation(dir).map(|_| ())
     }
 
-    /// Loads a model saved by [`Model::save`]. A missing, corrupt, half-written or
-    /// other-format model is an error naming the directory, never a panic.
+    /// [`Model::save`], returning the generation directory written.
+    pub fn save_generation(&self, dir: &Path) -> Result<PathBuf, ModelError> {
+        let werr = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| ModelError::Write { path, source }
+        };
+        let mut staging = store::Staging::begin(dir).map_err(werr(dir))?;
+        if let Some(v) = &self.vectors {
+            v.save(&staging.file("vectors.fifu"))?;
+            for f in ["vectors.fifu", "vectors.idf"] {
+                staging.add(f).map_err(werr(&staging.file(f)))?;
+            }
+        }
+        let det = staging.file("detectors.json");
+        store::write_atomically(&det, |w| {
+            serde_json::to_writer(w, &self.det).map_err(std::io::Error::other)
+        })
+        .map_err(werr(&det))?;
+        staging.add("detectors.json").map_err(werr(&det))?;
+        let mut manifest = serde_json::to_value(&self.info).map_err(|e| ModelError::Write {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        let files = serde_json::to_value(staging.files()).map_err(|e| ModelError::Write {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        if let Some(m) = manifest.as_object_mut() {
+            m.insert("files".into(), files);
+        }
+        let bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| ModelError::Write {
+            path: dir.to_path_buf(),
+            source: std::io::Error::other(e),
+        })?;
+        staging.commit(&bytes).map_err(werr(dir))
+    }
+
+    /// Loads the model saved by [`Model::save`] in `dir`: the generation `CURRENT` names,
+    /// or, when that one is damaged or missing, the newest generation that loads (with a
+    /// warning). A missing, corrupt or other-format model is an error naming the directory,
+    /// never a panic.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let (model, report) = Self::load_with_report(dir)?;
+        for (gen, e) in &report.skipped {
+            tracing::warn!(generation = %gen.display(), "model generation skipped: {e}; using {}", report.generation.display());
+        }
+        Ok(model)
+    }
+
+    /// [`Model::load`], also saying which generation was loaded and which were skipped.
+    pub fn load_with_report(dir: &Path) -> Result<(Self, LoadReport), ModelError> {
+        let candidates = store::candidates(dir).map_err(|source| ModelError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        if candidates.is_empty() {
+            return Err(ModelError::Read {
+                path: dir.join(store::POINTER_FILE),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no saved model here (no CURRENT pointer, no generation directory)",
+                ),
+            });
+        }
+        let mut skipped = Vec::new();
+        for gen in candidates {
+            match Self::load_generation(&gen) {
+                Ok(m) => {
+                    return Ok((
+                        m,
+                        LoadReport {
+                            generation: gen,
+                            skipped,
+                        },
+                    ))
+                }
+                Err(e) => skipped.push((gen, e)),
+            }
+        }
+        Err(skipped.swap_remove(0).1)
+    }
+
+    /// Loads one generation directory, checking every file against the manifest.
+    fn load_generation(dir: &Path) -> Result<Self, ModelError> {
         let corrupt = |what: String| ModelError::Corrupt {
             path: dir.to_path_buf(),
             what,
         };
-        let read = |name: &str| {
-            std::fs::read(dir.join(name)).map_err(|source| ModelError::Read {
-                path: dir.join(name),
-                source,
-            })
-        };
-        let manifest: serde_json::Value = serde_json::from_slice(&read("manifest.json")?)
-            .map_err(|e| corrupt(format!("manifest.json: {e}")))?;
+        let manifest_path = dir.join(store::MANIFEST_FILE);
+        let bytes = std::fs::read(&manifest_path).map_err(|source| ModelError::Read {
+            path: manifest_path,
+            source,
+        })?;
+        let mut manifest: serde_json::Value =
+            serde_json::from_slice(&bytes).map_err(|e| corrupt(format!("manifest.json: {e}")))?;
         let found = format!(
             "{} v{}",
             manifest
@@ -678,10 +739,19 @@ impl Model {
                 expected,
             });
         }
+        let files: BTreeMap<String, store::FileDigest> = manifest
+            .as_object_mut()
+            .and_then(|m| m.remove("files"))
+            .ok_or_else(|| corrupt("manifest.json lists no files".into()))
+            .and_then(|v| {
+                serde_json::from_value(v).map_err(|e| corrupt(format!("manifest.json files: {e}")))
+            })?;
         let info: ModelInfo =
             serde_json::from_value(manifest).map_err(|e| corrupt(format!("manifest.json: {e}")))?;
-        let mut det: Detectors = serde_json::from_slice(&read("detectors.json")?)
+        let det_bytes = store::read_verified(dir, &files, "detectors.json").map_err(corrupt)?;
+        let mut det: Detectors = serde_json::from_slice(&det_bytes)
             .map_err(|e| corrupt(format!("detectors.json: {e}")))?;
+        drop(det_bytes);
         if det.version != info.version {
             return Err(corrupt(format!(
                 "detectors.json belongs to model {}, manifest to {}",
@@ -699,6 +769,9 @@ impl Model {
             .iter()
             .any(|f| f.detector().kind().needs_vectors());
         let vectors = if need_vectors {
+            for f in ["vectors.fifu", "vectors.idf"] {
+                store::read_verified(dir, &files, f).map_err(corrupt)?;
+            }
             let v = WordVectors::load(&dir.join("vectors.fifu"))?;
             if v.dim() != info.params.embed.dim
                 || det.template_vectors.len() != det.miner.len() * v.dim()
@@ -721,6 +794,15 @@ impl Model {
             cache: Mutex::new(HashMap::with_hasher(KeyHasher)),
         })
     }
+}
+
+/// Which generation [`Model::load_with_report`] loaded, and why others were passed over.
+#[derive(Debug)]
+pub struct LoadReport {
+    /// The generation directory the model came from.
+    pub generation: PathBuf,
+    /// Generations tried first that failed (the pointer's, if damaged), with the reason.
+    pub skipped: Vec<(PathBuf, ModelError)>,
 }
 
 /// The structured part of an event, as the detectors see it.

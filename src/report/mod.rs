@@ -249,10 +249,14 @@ impl ReportData {
     }
 }
 
-/// Facts of a saved model for [`ReportData::models`], read from its `manifest.json` only
-/// (cheap: the vectors and detectors are not loaded, nor checked).
+/// Facts of a saved model for [`ReportData::models`], read from the manifest of the generation
+/// in use only (cheap: the vectors and detectors are not loaded, nor checked).
 pub fn read_model_info(dir: &Path) -> Result<ModelInfo, ModelError> {
-    let path = dir.join("manifest.json");
+    let gen = crate::model::store::current_generation(dir).map_err(|source| ModelError::Read {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let path = gen.join(crate::model::store::MANIFEST_FILE);
     let bytes = std::fs::read(&path).map_err(|source| ModelError::Read { path, source })?;
     serde_json::from_slice(&bytes).map_err(|e| ModelError::Corrupt {
         path: dir.to_path_buf(),

@@ -40,9 +40,14 @@ pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<Model> {
         return None;
     }
     let d = dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || Model::load(&d)).await;
+    let loaded = tokio::task::spawn_blocking(move || Model::load_with_report(&d)).await;
     let model = match loaded {
-        Ok(Ok(m)) => m,
+        Ok(Ok((m, report))) => {
+            for (gen, e) in &report.skipped {
+                tracing::warn!(source = %ctx.key, generation = %gen.display(), "saved model generation skipped ({e}); using the previous one, {}", report.generation.display());
+            }
+            m
+        }
         Ok(Err(e)) => {
             tracing::warn!(source = %ctx.key, dir = %dir.display(), "cannot load saved model ({e}); training a new one");
             return None;

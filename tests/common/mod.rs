@@ -1,8 +1,16 @@
 //! Shared helpers for the service-mode integration tests.
 //!
 //! The tests talk to a real MongoDB-wire server over TCP whose URI comes from
-//! `LAD_TEST_MONGO_URI` (`scripts/test.sh` starts one). Without it every test prints why and
-//! returns, so a bare `cargo test` passes. Each test uses its own database.
+//! `LAD_TEST_MONGO_URI` (`scripts/test.sh` starts one; point it at a genuine MongoDB to run
+//! the same suite there). Without it a test prints why and returns, so a bare `cargo test`
+//! on a laptop passes, **except under CI** (`CI` set, as `.ci/run` does): there a missing
+//! server (or server control script, or server binary) fails the test, so a green CI run
+//! means every service test ran. `LAD_TEST_ALLOW_SKIP=ctl,venv` lets the tests that need
+//! `LAD_TEST_MONGO_CTL` (`ctl`) or the SecantusDB virtualenv (`venv`) skip under CI, for a
+//! CI job against a genuine MongoDB that the tests cannot stop or restart.
+//!
+//! [`Harness`] is every service test's preamble (server URI, tracing, a database of its own,
+//! a client, a model directory); each test uses its own database.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use std::sync::{Arc, Mutex};
@@ -13,26 +21,136 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::event::command::CommandEvent;
 use mongodb::event::EventHandler;
 use mongodb::options::ClientOptions;
-use mongodb::{Client, Collection};
+use mongodb::{Client, Collection, Database};
 
-/// The test server's URI, or `None` after printing why the test is skipped.
+/// Whether the suite runs under CI (`CI` set to anything but empty, `0` or `false`).
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| !matches!(v.trim(), "" | "0" | "false" | "FALSE"))
+}
+
+/// Skips `test` for want of `what` (`server`, `ctl`, `venv`): prints why and returns
+/// `None`; under CI panics instead, unless `LAD_TEST_ALLOW_SKIP` lists `what`.
+pub fn skip<T>(test: &str, what: &str, why: &str) -> Option<T> {
+    let allowed = std::env::var("LAD_TEST_ALLOW_SKIP")
+        .unwrap_or_default()
+        .split(',')
+        .any(|w| w.trim() == what);
+    if in_ci() && !allowed {
+        panic!(
+            "{test}: {why}. CI is set, so this test must run, not skip: run the suite with \
+             scripts/test.sh (it starts a throwaway MongoDB-compatible server), or set \
+             LAD_TEST_MONGO_URI to a MongoDB server (LAD_TEST_ALLOW_SKIP={what} to accept \
+             the skip)"
+        );
+    }
+    eprintln!("SKIPPED {test}: {why}");
+    None
+}
+
+/// The test server's URI, or `None` after printing why the test is skipped (a panic under
+/// CI, see [`skip`]).
 pub fn mongo_uri(test: &str) -> Option<String> {
     match std::env::var("LAD_TEST_MONGO_URI") {
         Ok(u) if !u.is_empty() => Some(u),
-        _ => {
-            eprintln!(
-                "SKIPPED {test}: LAD_TEST_MONGO_URI is not set; run scripts/test.sh (it starts a \
-                 throwaway MongoDB-compatible server) or point the variable at a MongoDB server"
-            );
-            None
-        }
+        _ => skip(
+            test,
+            "server",
+            "LAD_TEST_MONGO_URI is not set; run scripts/test.sh (it starts a throwaway \
+             MongoDB-compatible server) or point the variable at a MongoDB server",
+        ),
     }
 }
 
-/// A database name unique to this test and run, so tests can share a server in parallel.
+/// Every service test's preamble: the server URI, tracing, a database of its own, a
+/// client (with command monitoring from [`Harness::monitored`]) and a model directory.
+pub struct Harness {
+    pub uri: String,
+    pub db_name: String,
+    pub client: Client,
+    pub db: Database,
+    pub models: tempfile::TempDir,
+    /// Commands the client sent, when made with [`Harness::monitored`].
+    pub log: CommandLog,
+}
+
+impl Harness {
+    /// `None` (after printing why) when there is no test server; under CI a panic.
+    pub async fn new(test: &str) -> Option<Self> {
+        Self::make(test, false).await
+    }
+
+    /// Like [`Harness::new`], with the driver's command monitoring feeding [`Harness::log`].
+    pub async fn monitored(test: &str) -> Option<Self> {
+        Self::make(test, true).await
+    }
+
+    async fn make(test: &str, monitored: bool) -> Option<Self> {
+        let uri = mongo_uri(test)?;
+        init_tracing();
+        let db_name = unique_db(test);
+        let log = CommandLog::default();
+        let client = if monitored {
+            monitored_client(&uri, &log).await
+        } else {
+            client(&uri).await
+        };
+        let db = client.database(&db_name);
+        Some(Self {
+            models: tempfile::tempdir().expect("tempdir"),
+            uri,
+            db_name,
+            client,
+            db,
+            log,
+        })
+    }
+
+    /// A collection of the test's database.
+    pub fn coll(&self, name: &str) -> Collection<Document> {
+        self.db.collection(name)
+    }
+
+    /// Config YAML for this server, database and model directory (see [`yaml`]).
+    pub fn yaml(&self, sources: &[(&str, &[&str])], extra: &str) -> String {
+        yaml(&self.uri, &self.db_name, self.models.path(), sources, extra)
+    }
+
+    /// The validated config of [`Harness::yaml`].
+    pub fn config(&self, sources: &[(&str, &[&str])], extra: &str) -> lad::config::ServiceConfig {
+        config(&self.yaml(sources, extra))
+    }
+
+    /// `lad run --once` with this harness's client: scores the backlog, then returns.
+    pub async fn run_once(&self, cfg: lad::config::ServiceConfig) -> lad::service::ServiceReport {
+        lad::service::run_with(
+            cfg,
+            lad::service::RunOptions {
+                once: true,
+                client: Some(self.client.clone()),
+            },
+            std::future::pending(),
+        )
+        .await
+        .expect("lad run --once")
+    }
+
+    /// A long-running service with this harness's client.
+    pub fn start(&self, cfg: lad::config::ServiceConfig) -> Running {
+        start_service(cfg, Some(self.client.clone()))
+    }
+
+    /// Drops the test database (call at the end of a passing test).
+    pub async fn finish(self) {
+        self.db.drop().await.expect("drop test db");
+    }
+}
+
+/// A database name unique to this test and run, so tests can share a server in parallel
+/// (the test name is cut to stay within MongoDB's 63-character limit).
 pub fn unique_db(test: &str) -> String {
     let nanos = Utc::now().timestamp_subsec_nanos();
-    format!("ladt_{test}_{}_{nanos}", std::process::id())
+    let short: String = test.chars().take(24).collect();
+    format!("ladt_{short}_{}_{nanos}", std::process::id())
 }
 
 /// One command as seen by the driver's command monitoring.
@@ -343,10 +461,11 @@ impl ServerCtl {
     pub fn from_env(test: &str) -> Option<Self> {
         match std::env::var("LAD_TEST_MONGO_CTL") {
             Ok(c) if !c.is_empty() => Some(Self(c)),
-            _ => {
-                eprintln!("SKIPPED {test}: LAD_TEST_MONGO_CTL is not set (scripts/test.sh sets it for the server it starts)");
-                None
-            }
+            _ => skip(
+                test,
+                "ctl",
+                "LAD_TEST_MONGO_CTL is not set (scripts/test.sh sets it for the server it starts)",
+            ),
         }
     }
     pub fn run(&self, cmd: &str) {
