@@ -126,7 +126,8 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
         ))
     };
     for ((file, r), s) in inputs.iter().zip(&scores) {
-        ndjson::write_record(&mut out, file, r.line, &r.message, s)?;
+        let reason = s.is_anomaly.then(|| model.reason(&r.message, s));
+        ndjson::write_record(&mut out, file, r.line, &r.message, s, reason.as_ref())?;
     }
     out.flush()?;
     drop(out);
@@ -234,6 +235,15 @@ fn run_events(kind: lad::profile::ProfileKind, a: &DetectArgs) -> anyhow::Result
         ))
     };
     for (e, s) in events.iter().zip(&scores) {
+        let reason = s
+            .score
+            .is_anomaly
+            .then(|| {
+                models
+                    .model(&s.model)
+                    .map(|m| m.reason(&e.message, &s.score))
+            })
+            .flatten();
         serde_json::to_writer(
             &mut out,
             &serde_json::json!({
@@ -242,7 +252,7 @@ fn run_events(kind: lad::profile::ProfileKind, a: &DetectArgs) -> anyhow::Result
                 "fallback": s.fallback, "control": s.control,
                 "message": e.message, "is_anomaly": u8::from(s.score.is_anomaly),
                 "anomaly_score": s.score.anomaly_score, "reason": s.score.signals.explain(),
-                "signals": s.score.signals,
+                "lad_reason": reason, "signals": s.score.signals,
             }),
         )?;
         out.write_all(b"\n")?;

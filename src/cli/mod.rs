@@ -4,6 +4,7 @@ mod bench;
 mod detect;
 mod eval;
 mod events;
+mod feedback;
 mod progress;
 mod report;
 mod threat;
@@ -46,6 +47,8 @@ pub enum Command {
     Report(report::ReportArgs),
     /// Group flagged anomalies into `***` templates (DBSCAN), on AGGR_SCHEDULE or once.
     Aggregate(AggregateArgs),
+    /// Mark a message normal (or an anomaly) for a model; `lad feedback list` shows them.
+    Feedback(feedback::FeedbackArgs),
     /// Threat layer: burst detectors and threat rules (eval on labeled events, bench).
     Threat(threat::ThreatArgs),
 }
@@ -207,6 +210,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Bench(a) => bench::run(a),
         Command::Report(a) => report::run(a),
         Command::Threat(a) => threat::run(a),
+        Command::Feedback(a) => feedback::run(a),
         Command::Aggregate(a) => {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()

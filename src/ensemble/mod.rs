@@ -24,6 +24,7 @@
 
 pub mod preset;
 pub mod prior;
+pub mod verdict;
 
 use serde::{Deserialize, Serialize};
 
@@ -280,6 +281,9 @@ pub struct Signals {
     /// Training messages in all.
     pub training_messages: u64,
     pub evidence: Evidences,
+    /// A user's verdict on messages of this kind, when one applies (it decided the score).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub feedback: Option<verdict::Verdict>,
 }
 
 /// The result for one message.
@@ -335,6 +339,11 @@ impl Signals {
             }
             Class::Error => parts.push("error words".into()),
             _ => {}
+        }
+        match self.feedback {
+            Some(verdict::Verdict::Normal) => parts.push("marked normal by feedback".into()),
+            Some(verdict::Verdict::Anomaly) => parts.push("marked an anomaly by feedback".into()),
+            None => {}
         }
         if parts.is_empty() {
             "typical".to_string()

@@ -204,6 +204,55 @@ impl TemplateMiner {
         best.map(|(id, _)| id)
     }
 
+    /// The most similar template of the same length, whatever the threshold, with its
+    /// similarity in [0, 1] (for explanations: "nearest known kind").
+    pub fn nearest(&self, tokens: &[String]) -> Option<(u32, f64)> {
+        let ids = self.by_len.get(&tokens.len())?;
+        let mut best: Option<(u32, f64)> = None;
+        for &id in ids {
+            let s = Self::similarity(&self.templates[id as usize], tokens);
+            if best.is_none_or(|(_, b)| s > b) {
+                best = Some((id, s));
+            }
+        }
+        best
+    }
+
+    /// Similarity of `tokens` to template `id` (0 when the lengths differ or there is no
+    /// such template).
+    pub fn similarity_to(&self, id: u32, tokens: &[String]) -> f64 {
+        match self.template(id) {
+            Some(t) if t.tokens.len() == tokens.len() => Self::similarity(t, tokens),
+            _ => 0.0,
+        }
+    }
+
+    /// Whether `token` occurred in the training messages.
+    pub fn knows(&self, token: &str) -> bool {
+        self.weights.contains_key(token)
+    }
+
+    /// Weighted share of equal tokens between two token sequences of the same length (0
+    /// for different lengths): how feedback on one message extends to messages like it.
+    pub fn likeness(&self, a: &[String], b: &[String]) -> f64 {
+        if a.len() != b.len() {
+            return 0.0;
+        }
+        let (mut same, mut all) = (0f64, 0f64);
+        for (x, y) in a.iter().zip(b) {
+            let w = f64::from(self.weight(x).max(self.weight(y)));
+            all += w;
+            if x == y {
+                same += w;
+            }
+        }
+        if all <= 0.0 {
+            1.0
+        } else {
+            same / all
+        }
+    }
+
     /// Adds a line: merges it into its best template (differing positions become
     /// wildcards) or starts a new template. Returns the template id.
     pub fn add(&mut self, tokens: &[String]) -> u32 {

@@ -249,6 +249,12 @@ impl EntityModels {
             .map(|(k, m)| (k.as_str(), m))
     }
 
+    /// The model named `key` (an entity's own, or a fallback), as [`EntityScore::model`]
+    /// names it.
+    pub fn model(&self, key: &str) -> Option<&Model> {
+        self.models.get(key).or_else(|| self.fallbacks.get(key))
+    }
+
     fn route(&self, e: &Event) -> (String, &str, &Model, bool) {
         let entity = self.params.key.of(e);
         if let Some((k, m)) = self.models.get_key_value(&entity) {

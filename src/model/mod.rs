@@ -9,12 +9,14 @@
 //! looked up per message, since it learns online.
 
 pub mod entity;
+pub mod feedback;
 pub mod params;
+pub mod reason;
 pub mod store;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,7 @@ pub use crate::ensemble::{Score, Signals};
 use crate::features::{Context, TemplateMiner, TrainingSet, VectorSet};
 use crate::profile::Event;
 pub use params::ModelParams;
+pub use reason::Reason;
 
 /// Errors fitting, saving or loading a model.
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +110,8 @@ pub struct Model {
     cache: Mutex<HashMap<u64, Cached, KeyHasher>>,
     /// The autoencoder's own threshold (for the original rule), looked up once.
     ae_threshold: f64,
+    /// Users' verdicts, applied after the ensemble (kept outside the saved model).
+    feedback: RwLock<feedback::FeedbackIndex>,
 }
 
 /// The cache key is already a 64-bit FNV hash of the tokens: hashing it again is wasted work.
@@ -395,6 +400,7 @@ impl Model {
                 fisher: None,
             },
             cache: Mutex::new(HashMap::with_hasher(KeyHasher)),
+            feedback: RwLock::default(),
         }
         .with_fisher_calibration(messages, contexts))
     }
@@ -561,10 +567,14 @@ impl Model {
             template_count,
             training_messages: self.info.training_messages,
             evidence,
+            feedback: None,
         };
-        let score = p
+        let mut score = p
             .ensemble
             .combine(signals, self.ae_threshold, self.det.fisher.as_ref());
+        if let Some(v) = self.verdict_for(tokens, cached.template) {
+            score = score.with_verdict(v, self.threshold());
+        }
         if learn {
             for d in &self.det.fitted {
                 d.detector().learn(&f);
@@ -612,6 +622,43 @@ impl Model {
             severity,
             prior: self.info.params.ensemble.prior.ratio(&severity),
         }
+    }
+
+    fn verdict_for(&self, tokens: &[String], template: Option<u32>) -> Option<feedback::Verdict> {
+        let index = self.feedback.read().ok()?;
+        index.verdict(&self.det.miner, tokens, template)
+    }
+
+    /// Replaces the feedback this model applies (oldest first; the newest verdict on a kind
+    /// wins). Takes effect for the next message scored, also on a shared model.
+    pub fn set_feedback(&self, entries: &[feedback::FeedbackEntry]) {
+        let mut index = feedback::FeedbackIndex::default();
+        for e in entries {
+            index.add(&self.det.miner, self.feedback_tokens(&e.message), e.verdict);
+        }
+        if let Ok(mut g) = self.feedback.write() {
+            *g = index;
+        }
+    }
+
+    /// Adds one verdict to the feedback this model applies, at once.
+    pub fn add_feedback(&self, entry: &feedback::FeedbackEntry) {
+        let tokens = self.feedback_tokens(&entry.message);
+        if let Ok(mut g) = self.feedback.write() {
+            g.add(&self.det.miner, tokens, entry.verdict);
+        }
+    }
+
+    /// Pieces of feedback this model applies.
+    pub fn feedback_len(&self) -> usize {
+        self.feedback.read().map_or(0, |g| g.len())
+    }
+
+    fn feedback_tokens(&self, message: &str) -> Vec<String> {
+        let mut tokens = Vec::new();
+        self.info.params.tokenizer.tokens_into(message, &mut tokens);
+        collapse_runs(&mut tokens);
+        tokens
     }
 
     /// Raw evidence of one detector on one message (for tests and explanations).
@@ -666,10 +713,16 @@ impl Model {
     /// or, when that one is damaged or missing, the newest generation that loads (with a
     /// warning). A missing, corrupt or other-format model is an error naming the directory,
     /// never a panic.
+    ///
+    /// Feedback given in file mode (`feedback.json` in `dir`, see [`feedback`]) is applied.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
         let (model, report) = Self::load_with_report(dir)?;
         for (gen, e) in &report.skipped {
             tracing::warn!(generation = %gen.display(), "model generation skipped: {e}; using {}", report.generation.display());
+        }
+        let entries = feedback::load_file(dir)?;
+        if !entries.is_empty() {
+            model.set_feedback(&entries);
         }
         Ok(model)
     }
@@ -792,6 +845,7 @@ impl Model {
             ae_threshold: ae_threshold_of(&det.fitted),
             det,
             cache: Mutex::new(HashMap::with_hasher(KeyHasher)),
+            feedback: RwLock::default(),
         })
     }
 }

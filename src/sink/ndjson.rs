@@ -4,7 +4,7 @@ use std::io::Write;
 
 use serde::Serialize;
 
-use crate::model::Score;
+use crate::model::{Reason, Score};
 
 /// A scored record as written to NDJSON.
 #[derive(Debug, Serialize)]
@@ -15,6 +15,9 @@ pub struct ScoredRecord<'a> {
     pub is_anomaly: u8,
     pub anomaly_score: f64,
     pub reason: String,
+    /// Why, in words and numbers (anomalies only: see [`crate::model::Reason`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lad_reason: Option<&'a Reason>,
     pub signals: &'a crate::model::Signals,
 }
 
@@ -25,6 +28,7 @@ pub fn write_record<W: Write>(
     line: usize,
     message: &str,
     score: &Score,
+    lad_reason: Option<&Reason>,
 ) -> std::io::Result<()> {
     let rec = ScoredRecord {
         file,
@@ -33,6 +37,7 @@ pub fn write_record<W: Write>(
         is_anomaly: u8::from(score.is_anomaly),
         anomaly_score: score.anomaly_score,
         reason: score.signals.explain(),
+        lad_reason,
         signals: &score.signals,
     };
     serde_json::to_writer(&mut *w, &rec).map_err(std::io::Error::other)?;
