@@ -49,6 +49,7 @@ pub mod rules;
 pub mod span;
 pub mod syslog;
 pub mod tail;
+pub mod triage;
 #[cfg(test)]
 mod targets;
 pub mod window;
