@@ -16,7 +16,7 @@ use super::batch::{aggregate, BatchParams, Timings};
 use super::config::{AggregatorConfig, CollectionPair};
 use super::store::{Recovered, Store, StoreError};
 use crate::mongo::MongoError;
-use crate::service::is_auth_error;
+use crate::mongo::connection::is_auth_error;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]

@@ -13,7 +13,7 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
 use super::doc::get_path;
-use super::store::bson_dt;
+use crate::source::mongo::bson_dt;
 use crate::config::{LogSource, ServiceConfig};
 use crate::report::{read_model_info, ReportData, ReportPoint};
 
