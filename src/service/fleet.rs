@@ -163,9 +163,11 @@ pub(crate) async fn run_fleet(
                 }
             }
             _ = tokio::time::sleep_until(next_round) => {
+                // Rounds keep their cadence from their start, however long one takes.
+                let began = tokio::time::Instant::now();
                 f.round().await;
                 let wait = if f.rounds == 1 { settle } else { interval };
-                next_round = tokio::time::Instant::now() + wait;
+                next_round = began + wait;
             }
         }
     }
@@ -196,7 +198,6 @@ impl Fleet {
     async fn round(&mut self) {
         self.rounds += 1;
         let cfg = self.p.config.clone();
-        let sent = Instant::now();
         let offset = match self.store.server_offset().await {
             Ok(o) => o,
             Err(e) => {
@@ -214,7 +215,7 @@ impl Fleet {
             tracing::warn!("lease round: heartbeat failed: {}", cfg.mongo.scrub(&e.to_string()));
             return;
         }
-        self.renew(now, sent).await;
+        self.renew(offset).await;
         if self.stopping || self.rounds == 1 && !self.p.once {
             return;
         }
@@ -246,7 +247,7 @@ impl Fleet {
                 }
             }
         } else if mine.len() < fair {
-            self.acquire(fair - mine.len(), now, sent).await;
+            self.acquire(fair - mine.len(), offset).await;
         }
         if self.p.once && self.started.elapsed() > cfg.lease_time * 2 + cfg.lease_time / 3 {
             for s in self.sources().to_vec() {
@@ -259,7 +260,12 @@ impl Fleet {
     }
 
     /// Renews every held lease; stops the workers whose lease was taken over.
-    async fn renew(&mut self, now: chrono::DateTime<Utc>, sent: Instant) {
+    ///
+    /// The local deadline counts from the moment the renewal is sent, and the new server-side
+    /// expiry from the server time at that same moment (`offset` is the server clock's), so
+    /// however long the rest of the round took, the server-side expiry stays a third of the
+    /// lease time beyond the local deadline.
+    async fn renew(&mut self, offset: chrono::Duration) {
         let keys: Vec<String> = self
             .held
             .iter()
@@ -270,6 +276,8 @@ impl Fleet {
             return;
         }
         let cfg = self.p.config.clone();
+        let sent = Instant::now();
+        let now = Utc::now() + offset;
         match self
             .store
             .renew(&keys, &self.owner, now, cfg.lease_time)
@@ -299,7 +307,7 @@ impl Fleet {
     }
 
     /// Acquires up to `want` free leases and starts their workers.
-    async fn acquire(&mut self, want: usize, now: chrono::DateTime<Utc>, sent: Instant) {
+    async fn acquire(&mut self, want: usize, offset: chrono::Duration) {
         let candidates: Vec<LogSource> = self
             .sources()
             .iter()
@@ -310,6 +318,7 @@ impl Fleet {
             return;
         }
         let keys: Vec<String> = candidates.iter().map(LogSource::key).collect();
+        let now = Utc::now() + offset;
         let rows = match self.store.leases(&keys).await {
             Ok(r) => r,
             Err(e) => {
@@ -334,6 +343,9 @@ impl Fleet {
             if got >= want {
                 break;
             }
+            // As for renewals: local deadline and server expiry from the same moment.
+            let sent = Instant::now();
+            let now = Utc::now() + offset;
             match self.store.acquire(&s, &self.owner, now, lease_time).await {
                 Ok(Some(token)) => {
                     got += 1;

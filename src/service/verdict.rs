@@ -146,16 +146,25 @@ fn panic_rules() -> &'static PanicRules {
 }
 
 fn test_hook(message: &str) {
-    let Ok(mut rules) = panic_rules().lock() else {
-        return;
+    // The lock is released before the panic: a panic while holding it would poison the
+    // mutex and silently turn the hook off for the rest of the process.
+    let hit = {
+        let mut rules = match panic_rules().lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        rules
+            .iter_mut()
+            .find(|(needle, left)| message.contains(needle.as_str()) && left.is_none_or(|n| n > 0))
+            .map(|(needle, left)| {
+                if let Some(n) = left {
+                    *n -= 1;
+                }
+                needle.clone()
+            })
     };
-    for (needle, left) in rules.iter_mut() {
-        if message.contains(needle.as_str()) && left.is_none_or(|n| n > 0) {
-            if let Some(n) = left {
-                *n -= 1;
-            }
-            panic!("{PANIC_HOOK_ENV}: scoring of a message containing {needle:?} fails");
-        }
+    if let Some(needle) = hit {
+        panic!("{PANIC_HOOK_ENV}: scoring of a message containing {needle:?} fails");
     }
 }
 
