@@ -115,7 +115,10 @@ async fn late_documents_from_three_writers_are_scored_exactly_once() {
         ids.len()
     );
     assert_eq!(unscored, 0);
-    assert_eq!(count(&coll, doc! { "lad_skipped": { "$exists": true } }).await, 0);
+    assert_eq!(
+        count(&coll, doc! { "lad_skipped": { "$exists": true } }).await,
+        0
+    );
 
     let cmds: Vec<_> = h
         .log

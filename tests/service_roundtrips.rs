@@ -82,11 +82,7 @@ async fn thousand_documents_cost_three_commands() {
                 && c.sets.iter().any(|k| k == "last_datetime")
         })
         .count();
-    let lease_commands = cmds
-        .iter()
-        .filter(|c| c.target == "lad_state")
-        .count()
-        - state_updates;
+    let lease_commands = cmds.iter().filter(|c| c.target == "lad_state").count() - state_updates;
     assert_eq!(reads_with_docs.len(), 1, "reads returning documents");
     assert_eq!(reads_with_docs[0].name, "find");
     assert_eq!(reads_with_docs[0].returned, 1000);

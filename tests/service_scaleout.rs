@@ -96,7 +96,10 @@ async fn three_instances_share_hosts_and_take_over_an_aborted_one() {
     })
     .await;
     let before = owners(&state).await;
-    assert!(shared, "the three instances did not share the hosts 4/4/4: {before:?}");
+    assert!(
+        shared,
+        "the three instances did not share the hosts 4/4/4: {before:?}"
+    );
     let sharing = t0.elapsed();
 
     // A writer keeps inserting one document per host every 200 ms for 12 s.
@@ -135,7 +138,10 @@ async fn three_instances_share_hosts_and_take_over_an_aborted_one() {
     .await;
     let takeover = aborted.elapsed();
     let after = owners(&state).await;
-    assert!(taken_over, "hosts not taken over 6/6 within 30 s: {after:?}");
+    assert!(
+        taken_over,
+        "hosts not taken over 6/6 within 30 s: {after:?}"
+    );
     assert!(
         distinct(&after).is_subset(&distinct(&before)),
         "{after:?} vs {before:?}"
@@ -147,7 +153,11 @@ async fn three_instances_share_hosts_and_take_over_an_aborted_one() {
         .expect("lad status");
     let alive: Vec<_> = st.processes.iter().filter(|p| p.alive).collect();
     assert_eq!(alive.len(), 2, "{:?}", st.processes);
-    assert!(st.workers.iter().all(|w| w.owner.is_some()), "{:?}", st.workers);
+    assert!(
+        st.workers.iter().all(|w| w.owner.is_some()),
+        "{:?}",
+        st.workers
+    );
     for p in &alive {
         let n = st
             .workers
@@ -184,11 +194,17 @@ async fn three_instances_share_hosts_and_take_over_an_aborted_one() {
             .try_collect()
             .await
             .expect("read");
-        eprintln!("aborted at {:?} ago; unscored: {missing:#?}\nstate: {states:#?}", aborted.elapsed());
+        eprintln!(
+            "aborted at {:?} ago; unscored: {missing:#?}\nstate: {states:#?}",
+            aborted.elapsed()
+        );
     }
     assert!(all, "{scored} of {total} documents scored");
     assert_eq!(scored, total);
-    assert_eq!(count(&coll, doc! { "lad_skipped": { "$exists": true } }).await, 0);
+    assert_eq!(
+        count(&coll, doc! { "lad_skipped": { "$exists": true } }).await,
+        0
+    );
 
     let mut acknowledged = 0i64;
     let mut unacknowledged = 0usize;

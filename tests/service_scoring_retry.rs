@@ -84,7 +84,10 @@ async fn failed_scoring_is_retried_a_bounded_number_of_times_with_the_reason() {
         }
     };
     let (poison, flaky, normal) = (get("poison").await, get("flaky").await, get("normal").await);
-    assert!(settled, "not settled within 30 s: {poison:?} {flaky:?} {normal:?}");
+    assert!(
+        settled,
+        "not settled within 30 s: {poison:?} {flaky:?} {normal:?}"
+    );
 
     assert_eq!(poison.get_str("lad_skipped").ok(), Some("scoring failed"));
     assert_eq!(int(&poison, "lad_scoring_failures"), 3, "{poison:?}");

@@ -289,7 +289,10 @@ impl ServiceConfig {
 
     /// Start of the training window at `now`: the oldest timestamp a worker trains on,
     /// follows from on a first start, and sweeps back to.
-    pub fn window_start(&self, now: chrono::DateTime<chrono::Utc>) -> chrono::DateTime<chrono::Utc> {
+    pub fn window_start(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
         let span =
             chrono::Duration::from_std(self.train_time_span).unwrap_or(chrono::Duration::MAX);
         now.checked_sub_signed(span)

@@ -102,7 +102,10 @@ mod tests {
         let d: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
         for (i, d) in d.iter().enumerate() {
             let base = (BACKOFF_MIN * 2u32.pow(i as u32)).min(BACKOFF_MAX);
-            assert!(*d >= base && *d < base * 2, "delay {i}: {d:?} outside [{base:?}, 2x)");
+            assert!(
+                *d >= base && *d < base * 2,
+                "delay {i}: {d:?} outside [{base:?}, 2x)"
+            );
         }
         assert_eq!(b.failures, 10);
         b.reset();

@@ -212,7 +212,10 @@ impl Fleet {
             .heartbeat(&self.me, now, cfg.lease_time, active)
             .await
         {
-            tracing::warn!("lease round: heartbeat failed: {}", cfg.mongo.scrub(&e.to_string()));
+            tracing::warn!(
+                "lease round: heartbeat failed: {}",
+                cfg.mongo.scrub(&e.to_string())
+            );
             return;
         }
         self.renew(offset).await;

@@ -217,9 +217,11 @@ impl Collector for Workers {
                 "Scoring attempts the engine failed on (retried up to SCORING_MAX_ATTEMPTS).",
                 |s| s.scoring_failures,
             ),
-            ("lad_sweeps", "Sweep queries behind the resume point.", |s| {
-                s.sweeps
-            }),
+            (
+                "lad_sweeps",
+                "Sweep queries behind the resume point.",
+                |s| s.sweeps,
+            ),
             (
                 "lad_writes_not_applied",
                 "Write-back statements that found the document already handled.",

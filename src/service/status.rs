@@ -128,7 +128,10 @@ pub async fn read_status(
         .collect();
     let processes = docs
         .iter()
-        .filter(|d| d.get_str("_id").is_ok_and(|id| id.starts_with(PROCESS_PREFIX)))
+        .filter(|d| {
+            d.get_str("_id")
+                .is_ok_and(|id| id.starts_with(PROCESS_PREFIX))
+        })
         .map(|d| ProcessStatus {
             owner: d.get_str("owner").unwrap_or("?").to_string(),
             host: d.get_str("host").unwrap_or("?").to_string(),
@@ -196,9 +199,14 @@ pub async fn status_cli(config_path: &Path, json: bool) -> anyhow::Result<()> {
     let config = crate::config::load(config_path)
         .with_context(|| format!("invalid configuration in {}", config_path.display()))?;
     let client = config.mongo.connect().await?;
-    let status = read_status(&config, &client)
-        .await
-        .map_err(|e| anyhow::anyhow!("reading {}.{}: {}", config.db, config.state_collection, config.mongo.scrub(&e.to_string())))?;
+    let status = read_status(&config, &client).await.map_err(|e| {
+        anyhow::anyhow!(
+            "reading {}.{}: {}",
+            config.db,
+            config.state_collection,
+            config.mongo.scrub(&e.to_string())
+        )
+    })?;
     if json {
         println!("{}", serde_json::to_string_pretty(&status)?);
     } else {

@@ -204,7 +204,11 @@ async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Resul
             .collect()
     })
     .await;
-    joined.unwrap_or_else(|e| (0..n).map(|_| Err(format!("scoring task failed: {e}"))).collect())
+    joined.unwrap_or_else(|e| {
+        (0..n)
+            .map(|_| Err(format!("scoring task failed: {e}")))
+            .collect()
+    })
 }
 
 #[cfg(test)]
@@ -230,7 +234,10 @@ mod tests {
     #[test]
     fn panic_payloads_become_reasons() {
         let p: Box<dyn std::any::Any + Send> = Box::new("index out of bounds");
-        assert_eq!(panic_reason(p.as_ref()), "the engine panicked: index out of bounds");
+        assert_eq!(
+            panic_reason(p.as_ref()),
+            "the engine panicked: index out of bounds"
+        );
         let p: Box<dyn std::any::Any + Send> = Box::new(String::from("owned"));
         assert!(panic_reason(p.as_ref()).ends_with("owned"));
     }

@@ -213,10 +213,7 @@ async fn process_batch(
     let t0 = Instant::now();
     let grace = chrono::Duration::from_std(cfg.late_arrival_grace).unwrap_or_default();
     let upper = Utc::now() - grace;
-    let docs = ctx
-        .logs
-        .next_batch(resume, upper, cfg.batch_size)
-        .await?;
+    let docs = ctx.logs.next_batch(resume, upper, cfg.batch_size).await?;
     let n = docs.len();
     if n == 0 {
         return Ok(0);

@@ -78,7 +78,10 @@ mod tests {
         assert_eq!(get_path(&d, "log.msg"), Some(&Bson::String("hi".into())));
         assert_eq!(get_path(&d, "n.x"), None);
         assert_eq!(parse_datetime(None), Err(DateProblem::Missing));
-        assert_eq!(parse_datetime(Some(&Bson::Int32(1))), Err(DateProblem::NotDate));
+        assert_eq!(
+            parse_datetime(Some(&Bson::Int32(1))),
+            Err(DateProblem::NotDate)
+        );
         assert_eq!(
             parse_datetime(Some(&Bson::String("yesterday".into()))),
             Err(DateProblem::Unparseable)

@@ -99,7 +99,11 @@ impl MongoLogs {
             .build();
         let sweep = IndexModel::builder()
             .keys(doc! { &f.hostname: 1, VERSION_FIELD: 1, &f.datetime: 1 })
-            .options(IndexOptions::builder().name(self.sweep_index_name()).build())
+            .options(
+                IndexOptions::builder()
+                    .name(self.sweep_index_name())
+                    .build(),
+            )
             .build();
         for model in [follow, sweep] {
             match self.logs.create_index(model).await {
