@@ -15,8 +15,8 @@ use tokio_cron_scheduler::JobScheduler;
 use super::batch::{aggregate, BatchParams, Timings};
 use super::config::{AggregatorConfig, CollectionPair};
 use super::store::{Recovered, Store, StoreError};
+use crate::mongo::connection::is_auth_error;
 use crate::mongo::MongoError;
-use crate::service::is_auth_error;
 
 /// Why a run failed.
 #[derive(Debug, thiserror::Error)]

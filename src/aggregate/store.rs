@@ -25,7 +25,7 @@ use mongodb::{Collection, Database};
 use super::batch::{Aggregate, Anomaly};
 use super::config::{AggregatorConfig, CollectionPair};
 use super::run::CrashPoint;
-use crate::service::doc::{get_path, parse_datetime, truncate_message, MAX_MESSAGE_BYTES};
+use crate::source::bson_fields::{get_path, parse_datetime, truncate_message, MAX_MESSAGE_BYTES};
 
 /// Field set on each source document: the `_id` of its aggregate.
 pub const LINK_FIELD: &str = "aggregated_message_id";

@@ -45,6 +45,9 @@ pub enum Command {
     /// Render an HTML report with plots: from the NDJSON `lad detect` wrote, or with
     /// --config from the documents `lad run` scored in MongoDB.
     Report(report::ReportArgs),
+    /// Service mode: which `lad run` process owns which (collection, host), resume points,
+    /// live processes (from the state collection).
+    Status(StatusArgs),
     /// Group flagged anomalies into `***` templates (DBSCAN), on AGGR_SCHEDULE or once.
     Aggregate(AggregateArgs),
     /// Mark a message normal (or an anomaly) for a model; `lad feedback list` shows them.
@@ -71,6 +74,16 @@ pub struct RunArgs {
     /// Score the current backlog once, then exit (for cron and tests).
     #[arg(long)]
     pub once: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    /// The YAML configuration `lad run` uses.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Model options shared by `detect`, `eval` and `bench`.
@@ -216,6 +229,13 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 .enable_all()
                 .build()?;
             runtime.block_on(lad::aggregate::run_cli(&a.config_yaml, a.once))?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status(a) => {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()?;
+            runtime.block_on(lad::service::status::status_cli(&a.config, a.json))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(a) => {

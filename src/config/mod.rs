@@ -106,8 +106,21 @@ pub struct ServiceConfig {
     /// `LATE_ARRIVAL_GRACE`: documents are scored once their timestamp is at least this old,
     /// so ones that reach the database up to this late are not skipped by the resume point.
     pub late_arrival_grace: Duration,
-    /// `STATE_COLLECTION`: resume points and counters, one document per worker.
+    /// `STATE_COLLECTION`: resume points, counters and leases, one document per worker, plus
+    /// one heartbeat document per running `lad run` process.
     pub state_collection: String,
+    /// `SWEEP_INTERVAL`: how often each worker looks for documents behind its resume point
+    /// that were never handled (late arrivals, `_id` ties, scoring to retry).
+    pub sweep_interval: Duration,
+    /// `SCORING_MAX_ATTEMPTS`: a document the engine fails on is retried by the sweep until
+    /// it has failed this many times, then marked `lad_skipped: "scoring failed"`.
+    pub scoring_max_attempts: u32,
+    /// `TRAIN_MAX_BYTES`: training reads at most this many bytes of messages (newest first),
+    /// so a training's memory is bounded whatever the messages' size.
+    pub train_max_bytes: u64,
+    /// `LEASE_TIME`: a worker's lease lasts this long unless renewed; a process that dies
+    /// loses its hosts to the other processes after at most about this long.
+    pub lease_time: Duration,
     /// `DETECTION_PRESET`, `CONTAMINATION`, `DETECTORS`, `SEVERITY_WEIGHT`, `SCORE_THRESHOLD`,
     /// `LOF_NEIGHBORS`, `LOF_METRIC`, `SEED`.
     pub model_params: ModelParams,
@@ -115,6 +128,15 @@ pub struct ServiceConfig {
     /// served; `None` (the default, or `off`) serves nothing.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
+
+/// Default `SWEEP_INTERVAL` (seconds): a document 10 minutes late is scored within about
+/// half a minute of its arrival, at the cost of one indexed query per worker per interval.
+pub const DEFAULT_SWEEP_INTERVAL: f64 = 30.0;
+/// Default `TRAIN_MAX_BYTES`: 256 MiB of messages, about a million typical syslog lines,
+/// far more than `TRAIN_MAX_ENTRIES` of them usually take.
+pub const DEFAULT_TRAIN_MAX_BYTES: u64 = 256 * 1024 * 1024;
+/// Default `LEASE_TIME` (seconds).
+pub const DEFAULT_LEASE_TIME: f64 = 30.0;
 
 /// Keys of the original LAD that lad reads but has no use for in service mode; they get a
 /// softer warning than a misspelt key.
@@ -204,6 +226,18 @@ impl ServiceConfig {
         let late_arrival_grace = secs(f.number("LATE_ARRIVAL_GRACE", 5.0, false)?.max(0.0));
         let state_collection = f.string_or("STATE_COLLECTION", "lad_state")?;
         check_name("STATE_COLLECTION", &state_collection, &['$'])?;
+        let sweep_interval = secs(f.number("SWEEP_INTERVAL", DEFAULT_SWEEP_INTERVAL, true)?);
+        let scoring_max_attempts = f.positive_int("SCORING_MAX_ATTEMPTS", 3, 100)? as u32;
+        let train_max_bytes =
+            f.positive_int("TRAIN_MAX_BYTES", DEFAULT_TRAIN_MAX_BYTES, u64::MAX)?;
+        let lease_time = secs(f.number("LEASE_TIME", DEFAULT_LEASE_TIME, true)?);
+        if lease_time < Duration::from_secs(1) {
+            return Err(invalid(
+                "LEASE_TIME",
+                "at least 1 second",
+                &Value::from(lease_time.as_secs_f64()),
+            ));
+        }
 
         let model_params = detection::model_params(&mut f)?;
         // YAML reads a bare `off` (or `false`) as a boolean.
@@ -244,9 +278,25 @@ impl ServiceConfig {
             batch_size,
             late_arrival_grace,
             state_collection,
+            sweep_interval,
+            scoring_max_attempts,
+            train_max_bytes,
+            lease_time,
             model_params,
             metrics_listen,
         })
+    }
+
+    /// Start of the training window at `now`: the oldest timestamp a worker trains on,
+    /// follows from on a first start, and sweeps back to.
+    pub fn window_start(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> chrono::DateTime<chrono::Utc> {
+        let span =
+            chrono::Duration::from_std(self.train_time_span).unwrap_or(chrono::Duration::MAX);
+        now.checked_sub_signed(span)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
     }
 
     /// Directory of one worker's model: `MODEL_BASE_DIR/<collection>/<hostname>/`, each part
@@ -284,6 +334,17 @@ pub(crate) fn mongo_settings(f: &mut Fields) -> Result<MongoSettings, ConfigErro
     m.verify_cert = f.opt_bool("MG_VERIFY_CERT")?.unwrap_or(true);
     m.connect_timeout =
         secs(f.number("MG_CONNECT_TIMEOUT", m.connect_timeout.as_secs_f64(), true)?);
+    if f.raw("MG_MAX_POOL_SIZE").is_some() {
+        let pool = f.positive_int("MG_MAX_POOL_SIZE", 10, 10_000)?;
+        if pool < 2 {
+            return Err(invalid(
+                "MG_MAX_POOL_SIZE",
+                "at least 2 (change streams hold a connection each while they wait)",
+                &Value::from(pool),
+            ));
+        }
+        m.max_pool_size = Some(pool as u32);
+    }
     m.server_selection_timeout = secs(f.number(
         "MG_SERVER_SELECTION_TIMEOUT",
         m.server_selection_timeout.as_secs_f64(),

@@ -216,3 +216,34 @@ fn detection_keys() {
         assert!(e.contains(needle), "{yaml}: {e}");
     }
 }
+
+#[test]
+fn fleet_keys_have_safe_defaults_and_name_themselves() {
+    let c = ServiceConfig::from_yaml_str(MINIMAL).expect("valid");
+    assert!(
+        c.sweep_interval <= Duration::from_secs(60),
+        "{:?}",
+        c.sweep_interval
+    );
+    assert_eq!(c.scoring_max_attempts, 3);
+    assert_eq!(c.train_max_bytes, 256 * 1024 * 1024);
+    assert_eq!(c.lease_time, Duration::from_secs(30));
+    assert_eq!(c.mongo.max_pool_size, None);
+    let c = ServiceConfig::from_yaml_str(&format!(
+        "{MINIMAL}MG_MAX_POOL_SIZE: 50\nSWEEP_INTERVAL: 5\nLEASE_TIME: 12\nTRAIN_MAX_BYTES: 1000\n"
+    ))
+    .expect("valid");
+    assert_eq!(c.mongo.max_pool_size, Some(50));
+    assert_eq!(c.sweep_interval, Duration::from_secs(5));
+    assert_eq!(c.lease_time, Duration::from_secs(12));
+    assert_eq!(c.train_max_bytes, 1000);
+    assert!(err(&format!("{MINIMAL}MG_MAX_POOL_SIZE: 1\n"))
+        .starts_with("MG_MAX_POOL_SIZE: expected at least 2"));
+    assert!(err(&format!("{MINIMAL}MG_MAX_POOL_SIZE: lots\n")).starts_with("MG_MAX_POOL_SIZE:"));
+    assert!(err(&format!("{MINIMAL}LEASE_TIME: 0.5\n"))
+        .starts_with("LEASE_TIME: expected at least 1 second"));
+    assert!(err(&format!("{MINIMAL}SWEEP_INTERVAL: 0\n")).starts_with("SWEEP_INTERVAL:"));
+    assert!(
+        err(&format!("{MINIMAL}SCORING_MAX_ATTEMPTS: 0\n")).starts_with("SCORING_MAX_ATTEMPTS:")
+    );
+}

@@ -22,6 +22,10 @@ pub const DEFAULT_PORT: u16 = 27017;
 /// Default connect timeout (`MG_CONNECT_TIMEOUT`): short enough that an outage is noticed
 /// quickly, long enough for a TLS handshake on a slow link.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default `MG_MAX_POOL_SIZE`: the driver's own default. Every connection a process holds is
+/// one the server must serve; change streams hold one each while they wait, which is why
+/// lad opens one per collection, not one per host.
+pub const DEFAULT_MAX_POOL_SIZE: u32 = 10;
 /// Default server-selection timeout (`MG_SERVER_SELECTION_TIMEOUT`). The driver's own default
 /// (30 s) makes every failed operation during an outage hang for half a minute; workers retry
 /// with their own backoff, so fail faster.
@@ -83,6 +87,9 @@ pub struct MongoSettings {
     pub connect_timeout: Duration,
     /// `MG_SERVER_SELECTION_TIMEOUT`.
     pub server_selection_timeout: Duration,
+    /// `MG_MAX_POOL_SIZE`: most connections the client opens to each server; `None` keeps
+    /// the URI's `maxPoolSize` or the driver's default ([`DEFAULT_MAX_POOL_SIZE`]).
+    pub max_pool_size: Option<u32>,
     /// Shown in the server's logs and `currentOp`.
     pub app_name: Option<String>,
 }
@@ -101,6 +108,7 @@ impl Default for MongoSettings {
             verify_cert: true,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             server_selection_timeout: DEFAULT_SERVER_SELECTION_TIMEOUT,
+            max_pool_size: None,
             app_name: Some("lad".to_string()),
         }
     }
@@ -235,6 +243,9 @@ impl MongoSettings {
         };
         opts.connect_timeout = Some(self.connect_timeout);
         opts.server_selection_timeout = Some(self.server_selection_timeout);
+        if let Some(n) = self.max_pool_size {
+            opts.max_pool_size = Some(n);
+        }
         if opts.app_name.is_none() {
             opts.app_name = self.app_name.clone();
         }
@@ -278,6 +289,15 @@ impl MongoSettings {
             }
         }
         out
+    }
+}
+
+/// Authentication failed or the user lacks a privilege: retrying soon will not help.
+pub fn is_auth_error(e: &mongodb::error::Error) -> bool {
+    match &*e.kind {
+        mongodb::error::ErrorKind::Authentication { .. } => true,
+        mongodb::error::ErrorKind::Command(c) => matches!(c.code, 13 | 18),
+        _ => false,
     }
 }
 

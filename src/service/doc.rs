@@ -7,10 +7,8 @@
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document};
 
-/// Longest message handed to the engine, in bytes. Longer ones (a pasted core dump, a
-/// 1 MiB JSON blob) are cut at a character boundary: scoring cost stays bounded and the
-/// first 64 KiB say what kind of message it is.
-pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+use crate::source::bson_fields::{self, DateProblem};
+pub use crate::source::bson_fields::{get_path, truncate_message, MAX_MESSAGE_BYTES};
 
 /// Why a document was not scored (the `lad_skipped` value).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -25,7 +23,8 @@ pub enum SkipReason {
     DatetimeNotDate,
     /// `DATETIME_INDEX` is a string but not RFC 3339.
     DatetimeUnparseable,
-    /// The engine panicked on this message (a bug in lad; the document is not retried).
+    /// The engine failed on this message `SCORING_MAX_ATTEMPTS` times (a bug in lad; the
+    /// reason is kept in `lad_scoring_error`).
     ScoringFailed,
 }
 
@@ -80,45 +79,23 @@ pub struct Prepared {
     pub resume_dt: Option<mongodb::bson::DateTime>,
     /// Score or skip.
     pub action: Action,
+    /// Failed scoring attempts so far (`lad_scoring_failures`; 0 for a new document).
+    pub failures: u32,
 }
 
-/// Looks up a possibly dotted field path (`log.message`) through embedded documents.
-pub fn get_path<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
-    let mut parts = path.split('.');
-    let mut cur = doc.get(parts.next()?)?;
-    for p in parts {
-        cur = match cur {
-            Bson::Document(d) => d.get(p)?,
-            _ => return None,
-        };
+impl From<DateProblem> for SkipReason {
+    fn from(p: DateProblem) -> Self {
+        match p {
+            DateProblem::Missing => Self::DatetimeMissing,
+            DateProblem::NotDate => Self::DatetimeNotDate,
+            DateProblem::Unparseable => Self::DatetimeUnparseable,
+        }
     }
-    Some(cur)
-}
-
-/// Cuts `s` to at most `max` bytes on a character boundary.
-pub fn truncate_message(mut s: String, max: usize) -> (String, bool) {
-    if s.len() <= max {
-        return (s, false);
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    s.truncate(cut);
-    (s, true)
 }
 
 /// Parses the datetime field: BSON dates as they are, strings as RFC 3339.
 pub fn parse_datetime(v: Option<&Bson>) -> Result<DateTime<Utc>, SkipReason> {
-    match v {
-        None | Some(Bson::Null) | Some(Bson::Undefined) => Err(SkipReason::DatetimeMissing),
-        Some(Bson::DateTime(d)) => DateTime::<Utc>::from_timestamp_millis(d.timestamp_millis())
-            .ok_or(SkipReason::DatetimeUnparseable),
-        Some(Bson::String(s)) => DateTime::parse_from_rfc3339(s.trim())
-            .map(|d| d.with_timezone(&Utc))
-            .map_err(|_| SkipReason::DatetimeUnparseable),
-        Some(_) => Err(SkipReason::DatetimeNotDate),
-    }
+    bson_fields::parse_datetime(v).map_err(SkipReason::from)
 }
 
 /// Decides what to do with `doc`. Returns `None` only for a document without `_id`, which a
@@ -145,10 +122,16 @@ pub fn prepare(doc: &Document, message_field: &str, datetime_field: &str) -> Opt
         },
         Some(_) => Action::Skip(SkipReason::MessageNotString),
     };
+    let failures = match doc.get(crate::source::mongo::FAILURES_FIELD) {
+        Some(Bson::Int32(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(Bson::Int64(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        _ => 0,
+    };
     Some(Prepared {
         id,
         resume_dt,
         action,
+        failures,
     })
 }
 

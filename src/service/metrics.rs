@@ -3,6 +3,7 @@
 //! that reads it on each request. [`WorkerStats`] stays the single source of truth for the
 //! counters; `/metrics` encodes them at scrape time instead of keeping a second copy.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
 
@@ -36,6 +37,20 @@ pub(crate) struct WorkerState {
     pub last_error: Mutex<Option<String>>,
     /// Seconds per non-empty batch (read, score, write, resume point).
     pub batch_seconds: Histogram,
+    /// The fencing token of this process's lease on the worker, while it holds one.
+    pub lease_token: Mutex<Option<i64>>,
+    /// Leases won and lost by this process for this worker.
+    pub leases_acquired: AtomicU64,
+    pub leases_lost: AtomicU64,
+}
+
+/// Process-wide facts the health check needs.
+#[derive(Debug, Default)]
+pub(crate) struct FleetState {
+    /// The first lease round has run: before it, owning nothing means "not started yet".
+    pub started: AtomicBool,
+    /// This process's owner id.
+    pub owner: Mutex<String>,
 }
 
 impl WorkerState {
@@ -46,6 +61,9 @@ impl WorkerState {
             stats: Mutex::new(WorkerStats::default()),
             last_error: Mutex::new(None),
             batch_seconds: Histogram::new(LATENCY_BUCKETS),
+            lease_token: Mutex::new(None),
+            leases_acquired: AtomicU64::new(0),
+            leases_lost: AtomicU64::new(0),
         }
     }
 
@@ -53,6 +71,14 @@ impl WorkerState {
         match self.model.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Drops the model (the worker moved to another process: do not keep its memory).
+    pub(crate) fn clear_model(&self) {
+        match self.model.write() {
+            Ok(mut g) => *g = None,
+            Err(p) => *p.into_inner() = None,
         }
     }
 
@@ -77,6 +103,21 @@ impl WorkerState {
         }
     }
 
+    /// The lease token while this process holds the worker's lease.
+    pub(crate) fn token(&self) -> Option<i64> {
+        match self.lease_token.lock() {
+            Ok(g) => *g,
+            Err(p) => *p.into_inner(),
+        }
+    }
+
+    pub(crate) fn set_token(&self, t: Option<i64>) {
+        match self.lease_token.lock() {
+            Ok(mut g) => *g = t,
+            Err(p) => *p.into_inner() = t,
+        }
+    }
+
     pub(crate) fn observe_batch(&self, d: Duration) {
         self.batch_seconds.observe(d.as_secs_f64());
     }
@@ -93,36 +134,54 @@ impl WorkerState {
     }
 }
 
-/// All workers' states, in `LOG_SOURCES` order.
+/// All workers' states, in `LOG_SOURCES` order, and the process's.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Workers(pub Arc<Vec<Arc<WorkerState>>>);
+pub(crate) struct Workers(pub Arc<Vec<Arc<WorkerState>>>, pub Arc<FleetState>);
 
 impl Workers {
-    /// `(all healthy, JSON body)` for `/healthz`.
+    /// `(healthy, JSON body)` for `/healthz`: healthy when the first lease round has run
+    /// and every worker this process holds the lease of is healthy. Workers other
+    /// processes hold are listed with `"owned": false` and do not count.
     pub(crate) fn health(&self) -> (bool, String) {
-        let mut ok = true;
+        let started = self.1.started.load(Ordering::SeqCst);
+        let mut ok = started;
         let workers: Vec<serde_json::Value> = self
             .0
             .iter()
             .map(|w| {
-                let reason = w.unhealthy_reason();
+                let owned = w.token().is_some();
+                let reason = if owned { w.unhealthy_reason() } else { None };
                 ok &= reason.is_none();
                 let mut v = serde_json::json!({
                     "collection": w.source.collection,
                     "host": w.source.hostname,
-                    "healthy": reason.is_none(),
+                    "owned": owned,
+                    "healthy": owned && reason.is_none(),
                     "model_version": w.model().map(|m| m.version().to_string()),
                 });
                 if let Some(r) = reason {
                     v["reason"] = serde_json::Value::String(r);
+                } else if !owned {
+                    v["reason"] = serde_json::Value::String(
+                        "not held by this process (another lad process, or not yet acquired)"
+                            .into(),
+                    );
                 }
                 v
             })
             .collect();
-        let body = serde_json::json!({
+        let owner = match self.1.owner.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        };
+        let mut body = serde_json::json!({
             "status": if ok { "ok" } else { "unhealthy" },
+            "owner": owner,
             "workers": workers,
         });
+        if !started {
+            body["reason"] = "acquiring leases".into();
+        }
         (ok, body.to_string())
     }
 
@@ -152,7 +211,22 @@ impl Collector for Workers {
             .map(|w| (labels(&w.source), w.stats(), w.model()))
             .collect();
         type Get = fn(&WorkerStats) -> u64;
-        let counters: [(&str, &str, Get); 5] = [
+        let counters: [(&str, &str, Get); 8] = [
+            (
+                "lad_scoring_failures",
+                "Scoring attempts the engine failed on (retried up to SCORING_MAX_ATTEMPTS).",
+                |s| s.scoring_failures,
+            ),
+            (
+                "lad_sweeps",
+                "Sweep queries behind the resume point.",
+                |s| s.sweeps,
+            ),
+            (
+                "lad_writes_not_applied",
+                "Write-back statements that found the document already handled.",
+                |s| s.not_applied,
+            ),
             (
                 "lad_documents_scored",
                 "Documents scored and written back.",
@@ -198,6 +272,53 @@ impl Collector for Workers {
         }
         {
             let mut m = encoder.encode_descriptor(
+                "lad_documents_swept",
+                "Documents the sweep scored behind the resume point, by kind (late, id_tie, retry).",
+                None,
+                MetricType::Counter,
+            )?;
+            for (l, s, _) in &snapshot {
+                for (kind, n) in [
+                    ("late", s.late_scored),
+                    ("id_tie", s.tie_scored),
+                    ("retry", s.retry_scored),
+                ] {
+                    let mut l = l.clone();
+                    l.push(("kind", kind.to_string()));
+                    ConstCounter::new(n).encode(m.encode_family(&l)?)?;
+                }
+            }
+        }
+        for (name, help, get) in [
+            (
+                "lad_leases_acquired",
+                "Leases on the worker won by this process.",
+                (|w| w.leases_acquired.load(Ordering::Relaxed)) as fn(&WorkerState) -> u64,
+            ),
+            (
+                "lad_leases_lost",
+                "Leases on the worker this process lost to another (it stopped the worker).",
+                |w| w.leases_lost.load(Ordering::Relaxed),
+            ),
+        ] {
+            let mut m = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for (w, (l, _, _)) in self.0.iter().zip(&snapshot) {
+                ConstCounter::new(get(w)).encode(m.encode_family(l)?)?;
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
+                "lad_lease_owned",
+                "1 while this process holds the worker's lease, else 0.",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (w, (l, _, _)) in self.0.iter().zip(&snapshot) {
+                ConstGauge::new(i64::from(w.token().is_some())).encode(m.encode_family(l)?)?;
+            }
+        }
+        {
+            let mut m = encoder.encode_descriptor(
                 "lad_batch_duration_seconds",
                 "Seconds per non-empty batch: read, score, write back, save the resume point.",
                 None,
@@ -237,7 +358,7 @@ impl Collector for Workers {
                 MetricType::Gauge,
             )?;
             for (w, (l, _, _)) in self.0.iter().zip(&snapshot) {
-                let v = i64::from(w.unhealthy_reason().is_none());
+                let v = i64::from(w.token().is_some() && w.unhealthy_reason().is_none());
                 ConstGauge::new(v).encode(m.encode_family(l)?)?;
             }
         }

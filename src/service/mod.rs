@@ -7,17 +7,36 @@
 //! * [`run`] / [`run_with`] — the service itself, stoppable through a future; tests pass
 //!   their own client (e.g. with command monitoring) through [`RunOptions`].
 //!
-//! Layout: [`doc`] classifies documents, `store` holds every MongoDB command a worker
-//! sends, `training` gets models, `worker` is the per-host loop, [`stats`] the counters.
+//! Layout, one concern per module:
+//!
+//! * reading and writing MongoDB: `crate::source::mongo` (log documents in),
+//!   `crate::sink::mongo` (verdicts out, write-once), [`state`] (resume points, counters,
+//!   leases, process heartbeats in `STATE_COLLECTION`);
+//! * `fleet` shares the workers between `lad run` processes through leases (`lease` is one
+//!   lease as its process sees it) and runs the workers it holds;
+//! * `worker` is the per-host loop (follow new documents), `sweep` looks behind the resume
+//!   point, `verdict` turns documents into scores and statements, [`doc`] classifies a
+//!   document, `training` gets models, `wake` wakes workers from one change stream per
+//!   collection, `context` is what they share;
+//! * [`stats`], `metrics` and `http` count and serve `/metrics` and `/healthz`; [`status`]
+//!   is `lad status`.
 
 pub mod backoff;
+mod context;
 pub mod doc;
+mod error;
+mod fleet;
 mod http;
+mod lease;
 mod metrics;
 pub mod report_source;
+pub mod state;
 pub mod stats;
-mod store;
+pub mod status;
+mod sweep;
 mod training;
+mod verdict;
+mod wake;
 mod worker;
 
 use std::collections::HashMap;
@@ -26,38 +45,19 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use tokio::sync::{watch, Semaphore};
-use tokio::task::JoinSet;
+use tokio::sync::watch;
 use tokio_cron_scheduler::JobScheduler;
 
 use crate::config::{LogSource, RetrainSchedule, ServiceConfig};
-use crate::mongo::MongoError;
+pub use crate::mongo::connection::is_auth_error;
 pub use backoff::Shutdown;
 pub use doc::SkipReason;
-use metrics::{WorkerState, Workers};
+pub use error::{ServiceError, StoreError};
+use fleet::{run_fleet, FleetParams};
+use metrics::{FleetState, WorkerState, Workers};
 pub use stats::{ServiceReport, WorkerReport, WorkerStats};
-pub use store::is_auth_error;
 pub use training::is_fresh;
-use worker::{run_worker, WorkerCtx};
-
-/// Why the service could not start or run.
-#[derive(Debug, thiserror::Error)]
-pub enum ServiceError {
-    /// Connecting failed in a way retrying will not fix (bad URI, CA file, credentials).
-    #[error(transparent)]
-    Mongo(#[from] MongoError),
-    /// The retrain scheduler could not be set up.
-    #[error("RETRAIN_SCHEDULE: cannot schedule retraining: {0}")]
-    Scheduler(String),
-    /// The metrics endpoint could not listen on `METRICS_LISTEN` / `LAD_LISTEN`.
-    #[error("METRICS_LISTEN: cannot listen on {addr}: {source}")]
-    Listen {
-        /// The configured address.
-        addr: std::net::SocketAddr,
-        /// Why (address in use, permission denied, ...).
-        source: std::io::Error,
-    },
-}
+pub use verdict::{ERROR_FIELD, PANIC_HOOK_ENV};
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -104,30 +104,34 @@ pub async fn run_with(
         }
     }
 
-    // One state per worker, kept across worker restarts, read by the metrics endpoint.
+    // One state per worker, kept across worker restarts and lease hand-overs, read by the
+    // metrics endpoint.
     let states: HashMap<LogSource, Arc<WorkerState>> = config
         .sources
         .iter()
         .map(|s| (s.clone(), Arc::new(WorkerState::new(s.clone()))))
         .collect();
+    let fleet = Arc::new(FleetState::default());
     let endpoint = match config.metrics_listen {
         Some(addr) => {
             let listener = http::bind(addr)
                 .await
                 .map_err(|source| ServiceError::Listen { addr, source })?;
-            let workers = Workers(Arc::new(
-                config
-                    .sources
-                    .iter()
-                    .filter_map(|s| states.get(s).cloned())
-                    .collect(),
-            ));
+            let workers = Workers(
+                Arc::new(
+                    config
+                        .sources
+                        .iter()
+                        .filter_map(|s| states.get(s).cloned())
+                        .collect(),
+                ),
+                fleet.clone(),
+            );
             tracing::info!(%addr, "serving /metrics and /healthz");
             Some(tokio::spawn(http::serve(listener, workers)))
         }
         None => None,
     };
-    let (stop_tx, stop_rx) = watch::channel(false);
     let (retrain_tx, retrain_rx) = watch::channel(0u64);
     let mut scheduler = if opts.once {
         None
@@ -142,65 +146,18 @@ pub async fn run_with(
             }
         }
     };
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let permits = Arc::new(Semaphore::new(cpus));
-
-    let spawn = |set: &mut JoinSet<WorkerReport>,
-                 map: &mut HashMap<tokio::task::Id, LogSource>,
-                 src: LogSource| {
-        let state = match states.get(&src) {
-            Some(s) => s.clone(),
-            None => Arc::new(WorkerState::new(src.clone())),
-        };
-        let ctx = Arc::new(WorkerCtx::new(
-            config.clone(),
-            &client,
-            src.clone(),
-            opts.once,
-            permits.clone(),
-            state,
-        ));
-        let h = set.spawn(run_worker(
-            ctx,
-            Shutdown::new(stop_rx.clone()),
-            retrain_rx.clone(),
-        ));
-        map.insert(h.id(), src);
-    };
-    let mut set = JoinSet::new();
-    let mut by_id = HashMap::new();
-    for src in &config.sources {
-        spawn(&mut set, &mut by_id, src.clone());
-    }
-
-    let mut reports = Vec::new();
-    let mut shutdown = std::pin::pin!(shutdown);
-    let mut stopping = false;
-    loop {
-        tokio::select! {
-            _ = &mut shutdown, if !stopping => {
-                tracing::info!("stop requested: finishing batches in flight");
-                stopping = true;
-                let _ = stop_tx.send(true);
-            }
-            joined = set.join_next_with_id() => match joined {
-                None => break,
-                Some(Ok((_, report))) => reports.push(report),
-                Some(Err(e)) => {
-                    let src = by_id.get(&e.id()).cloned();
-                    let Some(src) = src else { continue };
-                    tracing::error!(source = %src.key(), "worker crashed ({e}); this is a bug in lad");
-                    if stopping || opts.once {
-                        reports.push(WorkerReport { source: src, model_version: None, stats: WorkerStats::default(), failed: Some(e.to_string()) });
-                    } else {
-                        tracing::info!(source = %src.key(), "restarting the worker from its resume point in 10 s");
-                        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
-                        spawn(&mut set, &mut by_id, src);
-                    }
-                }
-            }
-        }
-    }
+    let mut reports = run_fleet(
+        FleetParams {
+            config: config.clone(),
+            client,
+            once: opts.once,
+            states,
+            fleet,
+            retrain: retrain_rx,
+        },
+        shutdown,
+    )
+    .await;
     if let Some(s) = scheduler.as_mut() {
         let _ = s.shutdown().await;
     }

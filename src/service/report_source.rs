@@ -13,9 +13,9 @@ use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
 use super::doc::get_path;
-use super::store::bson_dt;
 use crate::config::{LogSource, ServiceConfig};
 use crate::report::{read_model_info, ReportData, ReportPoint};
+use crate::source::mongo::bson_dt;
 
 /// Longest message kept for a flagged point.
 const MAX_REPORT_MESSAGE: usize = 4096;

@@ -26,12 +26,44 @@ pub struct WorkerStats {
     pub trainings: u64,
     /// Database operations that failed and were retried.
     pub db_errors: u64,
+    /// Documents the sweep scored because they arrived behind the resume point.
+    pub late_scored: u64,
+    /// Documents the sweep scored with the resume point's timestamp and a smaller `_id`.
+    pub tie_scored: u64,
+    /// Documents the sweep scored after earlier failed attempts.
+    pub retry_scored: u64,
+    /// Scoring attempts the engine failed on (each retried until `SCORING_MAX_ATTEMPTS`).
+    pub scoring_failures: u64,
+    /// Sweep queries run.
+    pub sweeps: u64,
+    /// Statements that matched no unhandled document (already written, e.g. by a process
+    /// that lost its lease while its write was on the wire, or deleted meanwhile).
+    pub not_applied: u64,
 }
 
 impl WorkerStats {
     /// Counts one skipped document.
     pub fn skip(&mut self, reason: SkipReason) {
         *self.skipped.entry(reason.key()).or_insert(0) += 1;
+    }
+
+    /// Counts one scored document; `kind` says why the sweep found it (`None`: followed).
+    pub(crate) fn count_scored(
+        &mut self,
+        s: &crate::model::Score,
+        truncated: bool,
+        kind: Option<super::verdict::SweepKind>,
+    ) {
+        use super::verdict::SweepKind;
+        self.scored += 1;
+        self.anomalies += u64::from(s.is_anomaly);
+        self.truncated += u64::from(truncated);
+        match kind {
+            Some(SweepKind::Late) => self.late_scored += 1,
+            Some(SweepKind::IdTie) => self.tie_scored += 1,
+            Some(SweepKind::Retry) => self.retry_scored += 1,
+            None => {}
+        }
     }
 
     /// Total skipped documents.
@@ -48,6 +80,12 @@ impl WorkerStats {
         self.batches += o.batches;
         self.trainings += o.trainings;
         self.db_errors += o.db_errors;
+        self.late_scored += o.late_scored;
+        self.tie_scored += o.tie_scored;
+        self.retry_scored += o.retry_scored;
+        self.scoring_failures += o.scoring_failures;
+        self.sweeps += o.sweeps;
+        self.not_applied += o.not_applied;
         for (k, v) in &o.skipped {
             *self.skipped.entry(k).or_insert(0) += v;
         }
@@ -63,6 +101,11 @@ impl WorkerStats {
             ("truncated", self.truncated),
             ("write_errors", self.write_errors),
             ("batches", self.batches),
+            ("swept.late", self.late_scored),
+            ("swept.id_tie", self.tie_scored),
+            ("swept.retry", self.retry_scored),
+            ("scoring_failures", self.scoring_failures),
+            ("not_applied", self.not_applied),
         ] {
             if v > 0 {
                 d.insert(format!("stats.{k}"), n(v));
@@ -86,6 +129,9 @@ pub struct WorkerReport {
     pub stats: WorkerStats,
     /// Set when the worker stopped because of an internal error (it is logged too).
     pub failed: Option<String>,
+    /// Whether this process ran the worker at all (with several `lad run` processes, the
+    /// others may have held its lease the whole time).
+    pub ran: bool,
 }
 
 /// What [`run`](super::run) did, one entry per worker.

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 
 use super::backoff::{Backoff, Shutdown};
-use super::worker::WorkerCtx;
+use super::context::WorkerCtx;
 use crate::config::RetrainSchedule;
 use crate::model::{Model, ModelParams};
 
@@ -101,6 +101,10 @@ async fn fit_and_save(
 /// Trains a new model, retrying on database errors (with backoff) and on too little data
 /// (after `TRAIN_RETRY_INTERVAL`). `None` when stopping, or in `--once` mode when no model
 /// can be trained now.
+///
+/// The CPU permit is taken *before* the training messages are read and held until the fit
+/// ends, so a midnight retrain of a whole fleet holds at most one host's messages per CPU
+/// in memory (each read capped at `TRAIN_MAX_BYTES`), not every host's at once.
 pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Arc<Model>> {
     let cfg = &ctx.config;
     let mut backoff = Backoff::default();
@@ -109,25 +113,37 @@ pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Ar
         if shutdown.is_set() {
             return None;
         }
+        let permit = tokio::select! {
+            p = ctx.train_permits.clone().acquire_owned() => p.ok()?,
+            _ = shutdown.wait() => return None,
+        };
         let end = Utc::now();
-        let span = chrono::Duration::from_std(cfg.train_time_span).unwrap_or(chrono::Duration::MAX);
-        let start = end
-            .checked_sub_signed(span)
-            .unwrap_or(DateTime::<Utc>::MIN_UTC);
-        let messages = match ctx
-            .store
-            .training_messages(start, end, cfg.train_max_entries)
+        let start = cfg.window_start(end);
+        let read = match ctx
+            .logs
+            .training_messages(start, end, cfg.train_max_entries, cfg.train_max_bytes)
             .await
         {
             Ok(m) => m,
             Err(e) => {
-                ctx.db_error("loading training messages", &e, &mut backoff, shutdown)
-                    .await?;
+                drop(permit);
+                ctx.db_error(
+                    "loading training messages",
+                    &e.into(),
+                    &mut backoff,
+                    shutdown,
+                )
+                .await?;
                 continue;
             }
         };
         backoff.reset();
+        let messages = read.messages;
+        if read.hit_byte_cap {
+            tracing::info!(source = %ctx.key, messages = messages.len(), "training read stopped at TRAIN_MAX_BYTES = {}", cfg.train_max_bytes);
+        }
         if (messages.len() as u64) < cfg.min_train_entries {
+            drop(permit);
             let n = messages.len();
             let min = cfg.min_train_entries;
             if ctx.once {
@@ -140,10 +156,6 @@ pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Ar
             }
             continue;
         }
-        let permit = tokio::select! {
-            p = ctx.train_permits.clone().acquire_owned() => p.ok()?,
-            _ = shutdown.wait() => return None,
-        };
         let n = messages.len();
         let t0 = Instant::now();
         tracing::info!(source = %ctx.key, messages = n, "training");

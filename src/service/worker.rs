@@ -1,167 +1,60 @@
-//! One worker per `(collection, hostname)`: get a model, then follow the host's documents
-//! in `(datetime, _id)` order, scoring and writing back one batch at a time.
+//! One worker per `(collection, hostname)` whose lease this process holds: get a model,
+//! then follow the host's documents in `(datetime, _id)` order, scoring and writing back one
+//! batch at a time, and sweep behind the resume point every `SWEEP_INTERVAL` for documents
+//! that were never handled.
 //!
 //! Crash safety comes from the order of operations in [`process_batch`]: the resume point
-//! is saved only after the batch's update command is acknowledged, and the follow query
-//! skips documents already carrying the current `lad_model_version`, so a crash or
-//! outage between the two writes neither skips nor rescores anything.
+//! is saved only after the batch's update command is acknowledged, and the write-back is
+//! write-once, so a crash or outage between the two writes neither skips nor rescores
+//! anything. Before every write the lease is checked, and the resume point is saved fenced
+//! by the lease's token.
 
-use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::Utc;
-use mongodb::bson::{doc, Bson};
-use tokio::sync::{watch, Semaphore};
+use mongodb::bson::Bson;
+use tokio::sync::{watch, Notify};
 
 use super::backoff::{Backoff, Shutdown};
-use super::doc::{prepare, Action, SkipReason};
-use super::metrics::WorkerState;
-use super::stats::{WorkerReport, WorkerStats};
-use super::store::{bson_dt, Resume, Store, StoreError, UpdateStmt};
+use super::context::{retry, WorkerCtx};
+use super::doc::prepare;
+use super::error::StoreError;
+use super::stats::WorkerReport;
+use super::sweep::sweep_once;
 use super::training::{load_fresh, train};
-use crate::config::{LogSource, ServiceConfig};
-use crate::model::{Model, Score};
+use super::verdict::verdicts;
+use crate::model::Model;
+use crate::source::mongo::{bson_dt, Resume};
 
-/// Everything a worker (and its background retrain) shares.
-pub(crate) struct WorkerCtx {
-    pub config: Arc<ServiceConfig>,
-    pub source: LogSource,
-    /// `collection/hostname`, for logs.
-    pub key: String,
-    pub store: Store,
-    /// `--once`: give up instead of waiting, stop when the backlog is done.
-    pub once: bool,
-    pub train_permits: Arc<Semaphore>,
-    /// Model in use, counters and health, shared with the metrics endpoint.
-    state: Arc<WorkerState>,
-}
-
-impl WorkerCtx {
-    pub(crate) fn new(
-        config: Arc<ServiceConfig>,
-        client: &mongodb::Client,
-        source: LogSource,
-        once: bool,
-        train_permits: Arc<Semaphore>,
-        state: Arc<WorkerState>,
-    ) -> Self {
-        Self {
-            store: Store::new(client, &config, &source),
-            key: source.key(),
-            config,
-            source,
-            once,
-            train_permits,
-            state,
-        }
-    }
-
-    fn current_model(&self) -> Option<Arc<Model>> {
-        self.state.model()
-    }
-
-    fn set_model(&self, m: Arc<Model>) {
-        match self.state.model.write() {
-            Ok(mut g) => *g = Some(m),
-            Err(poisoned) => *poisoned.into_inner() = Some(m),
-        }
-    }
-
-    pub(crate) fn stats_mut(&self, f: impl FnOnce(&mut WorkerStats)) {
-        match self.state.stats.lock() {
-            Ok(mut g) => f(&mut g),
-            Err(poisoned) => f(&mut poisoned.into_inner()),
-        }
-    }
-
-    pub(crate) fn report(&self, failed: Option<String>) -> WorkerReport {
-        WorkerReport {
-            source: self.source.clone(),
-            model_version: self.current_model().map(|m| m.version().to_string()),
-            stats: self.state.stats(),
-            failed,
-        }
-    }
-
-    /// Logs a failed database operation and waits the next backoff delay. `None` when
-    /// stopping was requested meanwhile (use with `?`).
-    pub(crate) async fn db_error(
-        &self,
-        what: &str,
-        e: &StoreError,
-        backoff: &mut Backoff,
-        shutdown: &mut Shutdown,
-    ) -> Option<()> {
-        self.stats_mut(|s| s.db_errors += 1);
-        let delay = backoff.next_delay();
-        let attempt = backoff.failures;
-        let target = self.config.mongo.display_target();
-        // Server-selection errors carry a whole topology dump; the first 300 characters say
-        // what went wrong.
-        let mut msg = self.config.mongo.scrub(&e.to_string());
-        if let Some((cut, _)) = msg.char_indices().nth(300) {
-            msg.truncate(cut);
-            msg.push_str("...");
-        }
-        self.state.set_error(Some(format!("{what}: {msg}")));
-        if e.is_auth() {
-            tracing::error!(source = %self.key, attempt, "{what}: MongoDB {target} refused the credentials or privileges: {msg}; retrying in {:.1}s", delay.as_secs_f64());
-        } else {
-            tracing::warn!(source = %self.key, attempt, "{what}: MongoDB {target} unavailable: {msg}; retrying in {:.1}s", delay.as_secs_f64());
-        }
-        if shutdown.sleep(delay).await {
-            None
-        } else {
-            Some(())
-        }
-    }
-}
-
-/// Retries `op` with backoff until it succeeds; `None` when stopping.
-macro_rules! retry {
-    ($ctx:expr, $what:expr, $shutdown:expr, $op:expr) => {{
-        let mut backoff = Backoff::default();
-        loop {
-            match $op.await {
-                Ok(v) => {
-                    if backoff.failures > 0 {
-                        tracing::info!(source = %$ctx.key, "{}: MongoDB reachable again", $what);
-                    }
-                    break Some(v);
-                }
-                Err(e) => {
-                    if $ctx.db_error($what, &e, &mut backoff, $shutdown).await.is_none() {
-                        break None;
-                    }
-                }
-            }
-        }
-    }};
-}
-
-/// The worker's life: index, model, resume point, then batches until stopped.
+/// The worker's life: indexes, model, resume point, then batches until stopped (or, with
+/// `--once`, until the backlog and the sweep are done).
 pub(crate) async fn run_worker(
     ctx: Arc<WorkerCtx>,
     mut shutdown: Shutdown,
     mut retrain: watch::Receiver<u64>,
+    inserted: Arc<Notify>,
 ) -> WorkerReport {
     let cfg = ctx.config.clone();
     if retry!(
         ctx,
-        "creating index",
+        "creating indexes",
         &mut shutdown,
-        ctx.store.ensure_index()
+        ctx.logs.ensure_indexes()
     )
     .is_none()
     {
         return ctx.report(None);
     }
-    let model = match load_fresh(&ctx).await {
-        Some(m) => Arc::new(m),
-        None => match train(&ctx, &mut shutdown).await {
-            Some(m) => m,
-            None => return ctx.report(None),
+    let model = match ctx.current_model() {
+        // Picked up again after a lease handover back to this process: keep the model.
+        Some(m) => m,
+        None => match load_fresh(&ctx).await {
+            Some(m) => Arc::new(m),
+            None => match train(&ctx, &mut shutdown).await {
+                Some(m) => m,
+                None => return ctx.report(None),
+            },
         },
     };
     ctx.set_model(model);
@@ -169,26 +62,17 @@ pub(crate) async fn run_worker(
     let Some(mut resume) = load_resume(&ctx, &mut shutdown).await else {
         return ctx.report(None);
     };
-    tracing::info!(source = %ctx.key, from = %resume.dt, "following new documents");
-
-    // New documents wake the worker at once where the server offers change streams; the
-    // poll interval remains the fallback (and the only mechanism on a standalone server).
-    let inserted = Arc::new(tokio::sync::Notify::new());
-    let watcher = (!ctx.once).then(|| {
-        let (ctx, inserted) = (ctx.clone(), inserted.clone());
-        tokio::spawn(async move {
-            match ctx.store.watch_inserts(&inserted).await {
-                Ok(()) => tracing::debug!(source = %ctx.key, "change stream ended; polling"),
-                Err(e) => tracing::info!(source = %ctx.key, "no change stream ({e}); polling every {:?}", ctx.config.poll_interval),
-            }
-        })
-    });
+    tracing::info!(source = %ctx.key, from = %resume.dt, token = ctx.lease.token, "following new documents");
 
     retrain.borrow_and_update();
     let mut retrain_due = false;
     let mut training: Option<tokio::task::JoinHandle<()>> = None;
     let mut backoff = Backoff::default();
     let mut reload_resume = false;
+    let mut sweep_due = Instant::now();
+    let mut backlog_done = false;
+    let mut last_swept = false;
+    let mut swept_after_backlog = false;
     while !shutdown.is_set() {
         // Checked here too, not only while idle, so a long backlog does not delay a retrain.
         if retrain.has_changed().unwrap_or(false) {
@@ -219,9 +103,25 @@ pub(crate) async fn run_worker(
         let Some(model) = ctx.current_model() else {
             break; // cannot happen: set above
         };
-        match process_batch(&ctx, &mut resume, &model).await {
-            Ok(n) => {
-                ctx.state.set_error(None);
+        // Sweep when due, but never twice in a row while the follow loop has work: a
+        // pile of late documents must not hold up new ones.
+        let sweep_now = Instant::now() >= sweep_due && !last_swept;
+        last_swept = sweep_now;
+        let step = if sweep_now {
+            sweep_once(&ctx, &resume, &model).await.map(|n| {
+                if n < cfg.batch_size as usize {
+                    sweep_due = Instant::now() + cfg.sweep_interval;
+                }
+                (n, true)
+            })
+        } else {
+            process_batch(&ctx, &mut resume, &model)
+                .await
+                .map(|n| (n, false))
+        };
+        match step {
+            Ok((n, swept)) => {
+                ctx.wstate.set_error(None);
                 if backoff.failures > 0 {
                     tracing::info!(source = %ctx.key, "MongoDB reachable again; continuing from the resume point");
                 }
@@ -229,12 +129,28 @@ pub(crate) async fn run_worker(
                 if n >= cfg.batch_size as usize {
                     continue; // backlog: next batch right away
                 }
-                if ctx.once {
-                    break;
+                if swept {
+                    // The sweep is done for now; the follow query runs next (never two
+                    // sweeps in a row), so a sweep never delays the backlog or new documents.
+                    if backlog_done {
+                        swept_after_backlog = true;
+                    }
+                    continue;
                 }
+                backlog_done = true;
+                if ctx.once {
+                    if swept_after_backlog {
+                        break; // backlog followed, then swept behind it once
+                    }
+                    sweep_due = Instant::now();
+                    continue;
+                }
+                let wait = cfg
+                    .poll_interval
+                    .min(sweep_due.saturating_duration_since(Instant::now()));
                 tokio::select! {
                     _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(cfg.poll_interval) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = inserted.notified() => {}
                     Ok(()) = retrain.changed() => retrain_due = true,
                 }
@@ -247,12 +163,14 @@ pub(crate) async fn run_worker(
                 {
                     break;
                 }
-                reload_resume = true;
+                reload_resume = !matches!(e, StoreError::LeaseExpired { .. });
             }
         }
     }
-    if let Some(w) = watcher {
-        w.abort();
+    if let Some(t) = training {
+        if !t.is_finished() {
+            t.abort();
+        }
     }
     tracing::info!(source = %ctx.key, "worker stopped");
     ctx.report(None)
@@ -265,20 +183,12 @@ async fn load_resume(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Resume>
         ctx,
         "loading resume point",
         shutdown,
-        ctx.store.load_resume()
+        ctx.state.load_resume(&ctx.key)
     )?;
-    let resume = saved.unwrap_or_else(|| {
-        let span =
-            chrono::Duration::from_std(ctx.config.train_time_span).unwrap_or(chrono::Duration::MAX);
-        let start = Utc::now()
-            .checked_sub_signed(span)
-            .unwrap_or(chrono::DateTime::<Utc>::MIN_UTC);
-        Resume {
-            dt: bson_dt(start),
-            id: None,
-        }
-    });
-    Some(resume)
+    Some(saved.unwrap_or_else(|| Resume {
+        dt: bson_dt(ctx.config.window_start(Utc::now())),
+        id: None,
+    }))
 }
 
 /// Scheduled retrain: trains while the worker keeps scoring with the old model, then swaps.
@@ -292,36 +202,8 @@ async fn background_retrain(ctx: Arc<WorkerCtx>, mut shutdown: Shutdown) {
     }
 }
 
-/// Scores `texts` off the async threads, in order. A text marked `true` arrived after the
-/// model was trained and is remembered once scored (online novelty memory); the others
-/// were part of its training window. A panic in the engine is contained: that message gets
-/// `None` and the rest of the batch is scored.
-async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Option<Score>> {
-    let n = texts.len();
-    if n == 0 {
-        return Vec::new();
-    }
-    let joined = tokio::task::spawn_blocking(move || {
-        texts
-            .iter()
-            .map(|(m, new)| {
-                catch_unwind(AssertUnwindSafe(|| {
-                    if *new {
-                        model.score_and_learn(&[m.as_str()])
-                    } else {
-                        model.score(&[m.as_str()])
-                    }
-                }))
-                .ok()
-                .and_then(|v| v.into_iter().next())
-            })
-            .collect()
-    })
-    .await;
-    joined.unwrap_or_else(|_| (0..n).map(|_| None).collect())
-}
-
-/// One read, one update command, one state upsert. Returns the number of documents read.
+/// One read, one update command, one fenced state update. Returns the number of documents
+/// read.
 async fn process_batch(
     ctx: &WorkerCtx,
     resume: &mut Resume,
@@ -331,11 +213,7 @@ async fn process_batch(
     let t0 = Instant::now();
     let grace = chrono::Duration::from_std(cfg.late_arrival_grace).unwrap_or_default();
     let upper = Utc::now() - grace;
-    let version = model.version().to_string();
-    let docs = ctx
-        .store
-        .next_batch(resume, upper, &version, cfg.batch_size)
-        .await?;
+    let docs = ctx.logs.next_batch(resume, upper, cfg.batch_size).await?;
     let n = docs.len();
     if n == 0 {
         return Ok(0);
@@ -345,10 +223,7 @@ async fn process_batch(
         .filter_map(|d| prepare(d, &cfg.message_field, &cfg.datetime_field))
         .collect();
     drop(docs);
-
     let mut new_resume = resume.clone();
-    let mut texts = Vec::new();
-    let trained_at = model.trained_at();
     for p in &prepared {
         if let Some(dt) = p.resume_dt {
             new_resume = Resume {
@@ -356,53 +231,23 @@ async fn process_batch(
                 id: Some(p.id.clone()),
             };
         }
-        if let Action::Score { text, at, .. } = &p.action {
-            texts.push((text.clone(), *at > trained_at));
-        }
     }
-    let mut scores = score_texts(model.clone(), texts).await.into_iter();
-
-    let mut batch = WorkerStats {
-        batches: 1,
-        ..Default::default()
-    };
-    let mut stmts = Vec::with_capacity(prepared.len());
-    for p in prepared {
-        let set = match p.action {
-            Action::Score { truncated, .. } => match scores.next().flatten() {
-                Some(s) => {
-                    batch.scored += 1;
-                    batch.anomalies += u64::from(s.is_anomaly);
-                    batch.truncated += u64::from(truncated);
-                    doc! {
-                        "is_anomaly": i32::from(s.is_anomaly),
-                        "anomaly_score": s.anomaly_score,
-                        "lad_model_version": &version,
-                    }
-                }
-                None => {
-                    batch.skip(SkipReason::ScoringFailed);
-                    doc! { "lad_skipped": SkipReason::ScoringFailed.as_str() }
-                }
-            },
-            Action::Skip(reason) => {
-                batch.skip(reason);
-                doc! { "lad_skipped": reason.as_str() }
-            }
-        };
-        stmts.push(UpdateStmt { id: p.id, set });
-    }
-    let expected = stmts.len() as u64;
-    let outcome = ctx.store.write(stmts).await?;
-    if outcome.matched < expected {
-        tracing::debug!(source = %ctx.key, matched = outcome.matched, expected, "some documents vanished before the write");
-    }
-    batch.write_errors = outcome.write_errors;
+    let v = verdicts(model, prepared, cfg.scoring_max_attempts, |_| None).await;
+    let mut batch = v.stats;
+    batch.batches = 1;
+    ctx.write_back(v.stmts, &mut batch).await?;
     ctx.stats_mut(|s| s.add(&batch));
-    ctx.store
-        .save_state(&new_resume, &version, batch.to_inc())
+    ctx.lease.check()?;
+    ctx.state
+        .save(
+            &ctx.lease,
+            &ctx.source,
+            &new_resume,
+            model.version(),
+            batch.to_inc(),
+        )
         .await?;
-    ctx.state.observe_batch(t0.elapsed());
+    ctx.wstate.observe_batch(t0.elapsed());
     *resume = new_resume;
     let resume_dt = match &resume.id {
         Some(Bson::ObjectId(o)) => format!("{} / {o}", resume.dt),

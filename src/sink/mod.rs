@@ -1,4 +1,6 @@
-//! Sinks: where scored messages go (NDJSON files, terminal tables; MongoDB in service mode).
+//! Sinks: where scored messages go. NDJSON files and terminal tables for file mode; the
+//! MongoDB log documents themselves ([`mongo`]) for service mode.
 
+pub mod mongo;
 pub mod ndjson;
 pub mod table;

@@ -164,8 +164,14 @@ pub struct SeenCommand {
     pub statements: usize,
     /// Filter `_id`s of the update statements.
     pub ids: Vec<Bson>,
+    /// Fields the first update statement sets (`$set` keys).
+    pub sets: Vec<String>,
     /// Documents in the reply's `firstBatch`/`nextBatch` (for `find`/`getMore`).
     pub returned: usize,
+    /// The reply's `n` (for `update`: documents matched), 0 when absent or failed.
+    pub matched: i64,
+    /// Whether a successful reply was seen (a command cut off by an abort has none).
+    pub replied: bool,
     request_id: i32,
 }
 
@@ -193,9 +199,17 @@ pub async fn monitored_client(uri: &str, log: &CommandLog) -> Client {
                         .ok()
                 })
                 .map_or(0, Vec::len);
+            let matched = match ok.reply.get("n") {
+                Some(Bson::Int32(k)) => i64::from(*k),
+                Some(Bson::Int64(k)) => *k,
+                Some(Bson::Double(k)) => *k as i64,
+                _ => 0,
+            };
             if let Ok(mut g) = sink.lock() {
                 if let Some(c) = g.iter_mut().rev().find(|c| c.request_id == ok.request_id) {
                     c.returned = n;
+                    c.matched = matched;
+                    c.replied = true;
                 }
             }
         }
@@ -208,9 +222,18 @@ pub async fn monitored_client(uri: &str, log: &CommandLog) -> Client {
                 .unwrap_or_default();
             let mut statements = 0;
             let mut ids = Vec::new();
+            let mut sets = Vec::new();
             if s.command_name == "update" {
                 if let Ok(ups) = s.command.get_array("updates") {
                     statements = ups.len();
+                    if let Some(set) = ups
+                        .first()
+                        .and_then(|u| u.as_document())
+                        .and_then(|u| u.get_document("u").ok())
+                        .and_then(|u| u.get_document("$set").ok())
+                    {
+                        sets = set.keys().cloned().collect();
+                    }
                     for u in ups {
                         if let Some(id) = u
                             .as_document()
@@ -229,7 +252,10 @@ pub async fn monitored_client(uri: &str, log: &CommandLog) -> Client {
                     target,
                     statements,
                     ids,
+                    sets,
                     returned: 0,
+                    matched: 0,
+                    replied: false,
                     request_id: s.request_id,
                 });
             }
@@ -517,6 +543,12 @@ impl Running {
     /// Whether the service task has ended (it must not, until asked to stop).
     pub fn is_finished(&self) -> bool {
         self.handle.is_finished()
+    }
+
+    /// Ends the service at once, in the middle of whatever it does, as `kill -9` would: its
+    /// tasks are dropped, nothing is released or saved.
+    pub fn abort(self) {
+        self.handle.abort();
     }
 
     /// Asks the service to stop (as SIGTERM does) and returns its report.

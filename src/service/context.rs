@@ -1,0 +1,196 @@
+//! What a worker (and its background retrain) shares: its config, its source and sink, the
+//! state store, its lease and the counters the metrics endpoint reads. Separate from the
+//! worker loop so that training, sweeping and following can all use it without depending on
+//! each other.
+
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
+
+use super::backoff::{Backoff, Shutdown};
+use super::error::StoreError;
+use super::lease::Lease;
+use super::metrics::WorkerState;
+use super::state::StateStore;
+use super::stats::{WorkerReport, WorkerStats};
+use crate::config::{LogSource, ServiceConfig};
+use crate::model::Model;
+use crate::sink::mongo::{MongoVerdicts, UpdateStmt};
+use crate::source::mongo::{LogFields, MongoLogs};
+
+/// Everything one worker uses.
+pub(crate) struct WorkerCtx {
+    pub config: Arc<ServiceConfig>,
+    pub source: LogSource,
+    /// `collection/hostname`, for logs and as the state document's `_id`.
+    pub key: String,
+    /// Where its documents come from.
+    pub logs: MongoLogs,
+    /// Where verdicts go.
+    pub sink: MongoVerdicts,
+    /// Resume point, counters, lease.
+    pub state: StateStore,
+    /// The lease this worker runs under; checked before every write.
+    pub lease: Arc<Lease>,
+    /// `--once`: give up instead of waiting, stop when the backlog is done.
+    pub once: bool,
+    pub train_permits: Arc<Semaphore>,
+    /// Model in use, counters and health, shared with the metrics endpoint.
+    pub wstate: Arc<WorkerState>,
+}
+
+/// The fields of the config that the Mongo source reads.
+pub(crate) fn log_fields(cfg: &ServiceConfig) -> LogFields {
+    LogFields {
+        message: cfg.message_field.clone(),
+        datetime: cfg.datetime_field.clone(),
+        hostname: cfg.hostname_field.clone(),
+    }
+}
+
+impl WorkerCtx {
+    /// Context of the worker for `source`, running under `lease`.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        config: Arc<ServiceConfig>,
+        client: &mongodb::Client,
+        source: LogSource,
+        lease: Arc<Lease>,
+        once: bool,
+        train_permits: Arc<Semaphore>,
+        wstate: Arc<WorkerState>,
+    ) -> Self {
+        let db = client.database(&config.db);
+        Self {
+            logs: MongoLogs::new(
+                &db,
+                &source.collection,
+                &source.hostname,
+                &log_fields(&config),
+            ),
+            sink: MongoVerdicts::new(&db, &source.collection),
+            state: StateStore::new(&db, &config.state_collection),
+            key: source.key(),
+            config,
+            source,
+            lease,
+            once,
+            train_permits,
+            wstate,
+        }
+    }
+
+    pub(crate) fn current_model(&self) -> Option<Arc<Model>> {
+        self.wstate.model()
+    }
+
+    pub(crate) fn set_model(&self, m: Arc<Model>) {
+        match self.wstate.model.write() {
+            Ok(mut g) => *g = Some(m),
+            Err(poisoned) => *poisoned.into_inner() = Some(m),
+        }
+    }
+
+    pub(crate) fn stats_mut(&self, f: impl FnOnce(&mut WorkerStats)) {
+        match self.wstate.stats.lock() {
+            Ok(mut g) => f(&mut g),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// This worker's report: its counters since the process started.
+    pub(crate) fn report(&self, failed: Option<String>) -> WorkerReport {
+        WorkerReport {
+            source: self.source.clone(),
+            model_version: self.current_model().map(|m| m.version().to_string()),
+            stats: self.wstate.stats(),
+            failed,
+            ran: true,
+        }
+    }
+
+    /// Writes `stmts` (after checking the lease) and adds the outcome to `batch`.
+    pub(crate) async fn write_back(
+        &self,
+        stmts: Vec<UpdateStmt>,
+        batch: &mut WorkerStats,
+    ) -> Result<(), StoreError> {
+        self.lease.check()?;
+        let expected = stmts.len() as u64;
+        let outcome = self.sink.write(stmts).await?;
+        batch.write_errors = outcome.write_errors;
+        let missed = expected.saturating_sub(outcome.matched + outcome.write_errors);
+        if missed > 0 {
+            // Write-once statements that matched nothing: already handled by someone else.
+            tracing::debug!(source = %self.key, matched = outcome.matched, expected, "some documents were already handled");
+            batch.not_applied += missed;
+            batch.scored = batch.scored.saturating_sub(missed);
+        }
+        Ok(())
+    }
+
+    /// Logs a failed database step and waits the next backoff delay. `None` when stopping
+    /// was requested meanwhile, or the lease is lost (use with `?`).
+    pub(crate) async fn db_error(
+        &self,
+        what: &str,
+        e: &StoreError,
+        backoff: &mut Backoff,
+        shutdown: &mut Shutdown,
+    ) -> Option<()> {
+        if matches!(e, StoreError::LeaseLost { .. }) || self.lease.is_lost() {
+            tracing::warn!(source = %self.key, "{what}: {e}");
+            return None;
+        }
+        let delay = backoff.next_delay();
+        let attempt = backoff.failures;
+        let target = self.config.mongo.display_target();
+        // Server-selection errors carry a whole topology dump; the first 300 characters say
+        // what went wrong.
+        let mut msg = self.config.mongo.scrub(&e.to_string());
+        if let Some((cut, _)) = msg.char_indices().nth(300) {
+            msg.truncate(cut);
+            msg.push_str("...");
+        }
+        if matches!(e, StoreError::LeaseExpired { .. }) {
+            tracing::warn!(source = %self.key, attempt, "{what}: {msg}; checking again in {:.1}s", delay.as_secs_f64());
+        } else {
+            self.stats_mut(|s| s.db_errors += 1);
+            self.wstate.set_error(Some(format!("{what}: {msg}")));
+            if e.is_auth() {
+                tracing::error!(source = %self.key, attempt, "{what}: MongoDB {target} refused the credentials or privileges: {msg}; retrying in {:.1}s", delay.as_secs_f64());
+            } else {
+                tracing::warn!(source = %self.key, attempt, "{what}: MongoDB {target} unavailable: {msg}; retrying in {:.1}s", delay.as_secs_f64());
+            }
+        }
+        if shutdown.sleep(delay).await {
+            None
+        } else {
+            Some(())
+        }
+    }
+}
+
+/// Retries `op` with backoff until it succeeds; `None` when stopping (or the lease is lost).
+macro_rules! retry {
+    ($ctx:expr, $what:expr, $shutdown:expr, $op:expr) => {{
+        let mut backoff = $crate::service::backoff::Backoff::default();
+        loop {
+            match $op.await {
+                Ok(v) => {
+                    if backoff.failures > 0 {
+                        tracing::info!(source = %$ctx.key, "{}: MongoDB reachable again", $what);
+                    }
+                    break Some(v);
+                }
+                Err(e) => {
+                    let e: $crate::service::error::StoreError = e.into();
+                    if $ctx.db_error($what, &e, &mut backoff, $shutdown).await.is_none() {
+                        break None;
+                    }
+                }
+            }
+        }
+    }};
+}
+pub(crate) use retry;

@@ -1,0 +1,244 @@
+//! From prepared documents to write-back statements, shared by the follow loop and the
+//! sweep: score what can be scored (off the async threads, engine panics contained), and
+//! turn every document into exactly one statement with its counters.
+//!
+//! A document the engine fails on is not given up at once: the statement records the
+//! failure (`lad_scoring_failures` + 1, `lad_scoring_error`) and leaves the document
+//! unhandled, so the sweep tries it again later; after `SCORING_MAX_ATTEMPTS` failures it is
+//! marked `lad_skipped: "scoring failed"`, the last reason kept.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use mongodb::bson::{doc, Document};
+
+use super::doc::{Action, Prepared, SkipReason};
+use super::stats::WorkerStats;
+use crate::model::{Model, Score};
+use crate::sink::mongo::UpdateStmt;
+use crate::source::mongo::FAILURES_FIELD;
+
+/// Field with the last scoring failure's reason.
+pub const ERROR_FIELD: &str = "lad_scoring_error";
+/// Longest reason kept in [`ERROR_FIELD`].
+const MAX_REASON: usize = 500;
+
+/// Why the sweep found a document: counted separately in the state and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SweepKind {
+    /// Timestamp behind the resume point: arrived late.
+    Late,
+    /// Same timestamp as the resume point, smaller `_id` (minted by another writer).
+    IdTie,
+    /// Scoring failed before; this is a retry.
+    Retry,
+}
+
+/// Statements for one batch and what they count.
+#[derive(Debug, Default)]
+pub(crate) struct Verdicts {
+    pub stmts: Vec<UpdateStmt>,
+    pub stats: WorkerStats,
+}
+
+/// Scores `prepared` with `model` and builds one statement per document. `kind` says why the
+/// sweep found a document (`None` for the follow loop).
+pub(crate) async fn verdicts(
+    model: &Arc<Model>,
+    prepared: Vec<Prepared>,
+    max_attempts: u32,
+    kind: impl Fn(&Prepared) -> Option<SweepKind>,
+) -> Verdicts {
+    let version = model.version().to_string();
+    let trained_at = model.trained_at();
+    let texts: Vec<(String, bool)> = prepared
+        .iter()
+        .filter_map(|p| match &p.action {
+            Action::Score { text, at, .. } => Some((text.clone(), *at > trained_at)),
+            Action::Skip(_) => None,
+        })
+        .collect();
+    let mut scores = score_texts(model.clone(), texts).await.into_iter();
+    let mut out = Verdicts {
+        stmts: Vec::with_capacity(prepared.len()),
+        stats: WorkerStats::default(),
+    };
+    for p in prepared {
+        let kind = kind(&p);
+        let (set, inc) = match p.action {
+            Action::Score { truncated, .. } => {
+                let result = scores
+                    .next()
+                    .unwrap_or_else(|| Err("no score returned".into()));
+                match result {
+                    Ok(s) => {
+                        out.stats.count_scored(&s, truncated, kind);
+                        (scored_set(&s, &version), None)
+                    }
+                    Err(reason) => {
+                        let (set, inc, last) = failure_update(p.failures, max_attempts, &reason);
+                        out.stats.scoring_failures += 1;
+                        if last {
+                            out.stats.skip(SkipReason::ScoringFailed);
+                        }
+                        (set, Some(inc))
+                    }
+                }
+            }
+            Action::Skip(reason) => {
+                out.stats.skip(reason);
+                (doc! { "lad_skipped": reason.as_str() }, None)
+            }
+        };
+        out.stmts.push(UpdateStmt { id: p.id, set, inc });
+    }
+    out
+}
+
+fn scored_set(s: &Score, version: &str) -> Document {
+    doc! {
+        "is_anomaly": i32::from(s.is_anomaly),
+        "anomaly_score": s.anomaly_score,
+        "lad_model_version": version,
+    }
+}
+
+/// `$set`, `$inc` and whether it was the last attempt, for a document whose scoring failed
+/// after `previous` earlier failures.
+pub(crate) fn failure_update(
+    previous: u32,
+    max_attempts: u32,
+    reason: &str,
+) -> (Document, Document, bool) {
+    let mut reason = reason.to_string();
+    if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON) {
+        reason.truncate(cut);
+    }
+    let last = previous.saturating_add(1) >= max_attempts;
+    let mut set = doc! { ERROR_FIELD: reason };
+    if last {
+        set.insert("lad_skipped", SkipReason::ScoringFailed.as_str());
+    }
+    (set, doc! { FAILURES_FIELD: 1_i32 }, last)
+}
+
+/// Test hook: `LAD_TEST_SCORING_PANIC="SUBSTRING[:TIMES]|…"` makes the engine call panic for
+/// messages containing `SUBSTRING` (at most `TIMES` times in this process, or always), so
+/// tests can exercise the retry path; the engine itself never panics on input. Read once.
+pub const PANIC_HOOK_ENV: &str = "LAD_TEST_SCORING_PANIC";
+
+type PanicRules = Mutex<Vec<(String, Option<u32>)>>;
+
+fn panic_rules() -> &'static PanicRules {
+    static RULES: OnceLock<PanicRules> = OnceLock::new();
+    RULES.get_or_init(|| {
+        let spec = std::env::var(PANIC_HOOK_ENV).unwrap_or_default();
+        let rules = spec
+            .split('|')
+            .filter(|r| !r.is_empty())
+            .map(|r| match r.rsplit_once(':') {
+                Some((s, n)) if n.parse::<u32>().is_ok() => (s.to_string(), n.parse().ok()),
+                _ => (r.to_string(), None),
+            })
+            .collect();
+        Mutex::new(rules)
+    })
+}
+
+fn test_hook(message: &str) {
+    // The lock is released before the panic: a panic while holding it would poison the
+    // mutex and silently turn the hook off for the rest of the process.
+    let hit = {
+        let mut rules = match panic_rules().lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        rules
+            .iter_mut()
+            .find(|(needle, left)| message.contains(needle.as_str()) && left.is_none_or(|n| n > 0))
+            .map(|(needle, left)| {
+                if let Some(n) = left {
+                    *n -= 1;
+                }
+                needle.clone()
+            })
+    };
+    if let Some(needle) = hit {
+        panic!("{PANIC_HOOK_ENV}: scoring of a message containing {needle:?} fails");
+    }
+}
+
+fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
+    let what = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into());
+    format!("the engine panicked: {what}")
+}
+
+/// Scores `texts` off the async threads, in order. A text marked `true` arrived after the
+/// model was trained and is remembered once scored (online novelty memory); the others
+/// were part of its training window. A panic in the engine is contained: that message gets
+/// the reason and the rest of the batch is scored.
+async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Result<Score, String>> {
+    let n = texts.len();
+    if n == 0 {
+        return Vec::new();
+    }
+    let joined = tokio::task::spawn_blocking(move || {
+        texts
+            .iter()
+            .map(|(m, new)| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    test_hook(m);
+                    if *new {
+                        model.score_and_learn(&[m.as_str()])
+                    } else {
+                        model.score(&[m.as_str()])
+                    }
+                }))
+                .map_err(|p| panic_reason(p.as_ref()))
+                .and_then(|v| v.into_iter().next().ok_or_else(|| "no score".to_string()))
+            })
+            .collect()
+    })
+    .await;
+    joined.unwrap_or_else(|e| {
+        (0..n)
+            .map(|_| Err(format!("scoring task failed: {e}")))
+            .collect()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failures_are_retried_then_given_up_with_the_reason() {
+        let (set, inc, last) = failure_update(0, 3, "boom");
+        assert!(!last);
+        assert_eq!(set, doc! { ERROR_FIELD: "boom" });
+        assert_eq!(inc, doc! { FAILURES_FIELD: 1_i32 });
+        let (set, _, last) = failure_update(2, 3, "boom again");
+        assert!(last);
+        assert_eq!(
+            set,
+            doc! { ERROR_FIELD: "boom again", "lad_skipped": "scoring failed" }
+        );
+        let (set, _, _) = failure_update(0, 1, &"x".repeat(2000));
+        assert_eq!(set.get_str(ERROR_FIELD).expect("reason").len(), MAX_REASON);
+    }
+
+    #[test]
+    fn panic_payloads_become_reasons() {
+        let p: Box<dyn std::any::Any + Send> = Box::new("index out of bounds");
+        assert_eq!(
+            panic_reason(p.as_ref()),
+            "the engine panicked: index out of bounds"
+        );
+        let p: Box<dyn std::any::Any + Send> = Box::new(String::from("owned"));
+        assert!(panic_reason(p.as_ref()).ends_with("owned"));
+    }
+}
