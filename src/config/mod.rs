@@ -121,6 +121,22 @@ pub struct ServiceConfig {
     /// `LEASE_TIME`: a worker's lease lasts this long unless renewed; a process that dies
     /// loses its hosts to the other processes after at most about this long.
     pub lease_time: Duration,
+    /// `REASON_FOR_ALL`: write `lad_reason` with every score, not only with anomalies.
+    pub reason_for_all: bool,
+    /// `FEEDBACK_COLLECTION`: users' verdicts (`lad_feedback` on a document, or
+    /// `lad feedback --config`), one document per verdict, per (collection, host).
+    pub feedback_collection: String,
+    /// `FLEET_EVENTS_COLLECTION`: one document per kind of message that is new on many
+    /// hosts at once.
+    pub fleet_events_collection: String,
+    /// `FLEET_MIN_HOSTS`: hosts that must flag the same new kind for a fleet event.
+    pub fleet_min_hosts: u32,
+    /// `FLEET_WINDOW`: …within this long of its first sighting.
+    pub fleet_window: Duration,
+    /// `THREAT_RULES`: `shipped` (config/threat_rules.yaml as built in) or a rule file's
+    /// path turns on the threat layer (burst detectors and threat rules per host, writing
+    /// `lad_threat` and `lad_severity`); absent or `off`: no threat layer.
+    pub threat_rules: Option<crate::threat::RuleFile>,
     /// `DETECTION_PRESET`, `CONTAMINATION`, `DETECTORS`, `SEVERITY_WEIGHT`, `SCORE_THRESHOLD`,
     /// `LOF_NEIGHBORS`, `LOF_METRIC`, `SEED`.
     pub model_params: ModelParams,
@@ -239,6 +255,35 @@ impl ServiceConfig {
             ));
         }
 
+        let reason_for_all = f.opt_bool("REASON_FOR_ALL")?.unwrap_or(false);
+        let feedback_collection = f.string_or("FEEDBACK_COLLECTION", "lad_feedback")?;
+        check_name("FEEDBACK_COLLECTION", &feedback_collection, &['$'])?;
+        let fleet_events_collection = f.string_or("FLEET_EVENTS_COLLECTION", "lad_fleet_events")?;
+        check_name("FLEET_EVENTS_COLLECTION", &fleet_events_collection, &['$'])?;
+        let fleet_min_hosts = f.positive_int("FLEET_MIN_HOSTS", 5, 1_000_000)? as u32;
+        let fleet_window = secs(f.number("FLEET_WINDOW", 3600.0, true)?);
+        let threat_rules = match f.raw("THREAT_RULES") {
+            None | Some(Value::Null) | Some(Value::Bool(false)) => None,
+            Some(Value::String(s)) if s == "off" => None,
+            Some(Value::String(s)) if s == "shipped" => Some(crate::threat::RuleFile::shipped()),
+            Some(Value::String(path)) => Some(
+                crate::threat::RuleFile::load(std::path::Path::new(&path)).map_err(|e| {
+                    ConfigError::Invalid {
+                        key: "THREAT_RULES".into(),
+                        expected: "off, shipped or a readable rule file".into(),
+                        got: format!("{path}: {e}"),
+                    }
+                })?,
+            ),
+            Some(other) => {
+                return Err(invalid(
+                    "THREAT_RULES",
+                    "off, shipped or the path of a rule file",
+                    &other,
+                ))
+            }
+        };
+
         let model_params = detection::model_params(&mut f)?;
         // YAML reads a bare `off` (or `false`) as a boolean.
         let metrics_listen = match f.raw("METRICS_LISTEN") {
@@ -282,6 +327,12 @@ impl ServiceConfig {
             scoring_max_attempts,
             train_max_bytes,
             lease_time,
+            reason_for_all,
+            feedback_collection,
+            fleet_events_collection,
+            fleet_min_hosts,
+            fleet_window,
+            threat_rules,
             model_params,
             metrics_listen,
         })

@@ -86,6 +86,21 @@ impl Model {
     }
 }
 
+impl Model {
+    /// The kind of `message` as every host's model sees it: a hash of its masked token
+    /// sequence and that sequence as text (`<num>` for numbers and the like). Two hosts
+    /// logging the same new message get the same key (for fleet-wide events).
+    pub fn kind_of(&self, message: &str) -> (u64, String) {
+        let mut tokens = Vec::new();
+        self.info.params.tokenizer.tokens_into(message, &mut tokens);
+        collapse_runs(&mut tokens);
+        (
+            super::sequence_key(&tokens),
+            truncate(&tokens.join(" "), MAX_TEMPLATE_CHARS),
+        )
+    }
+}
+
 /// `s` cut to at most `max` characters (on a character boundary, `…` marking the cut).
 fn truncate(s: &str, max: usize) -> String {
     match s.char_indices().nth(max) {

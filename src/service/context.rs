@@ -37,6 +37,12 @@ pub(crate) struct WorkerCtx {
     pub train_permits: Arc<Semaphore>,
     /// Model in use, counters and health, shared with the metrics endpoint.
     pub wstate: Arc<WorkerState>,
+    /// This host's feedback.
+    pub feedback: super::feedback::FeedbackStore,
+    /// The collection's fleet events, as this host reports to them.
+    pub fleet_events: super::fleet_events::FleetEvents,
+    /// The threat layer's engine (`THREAT_RULES`), once fitted.
+    pub threat: std::sync::Mutex<Option<super::threat::SharedEngine>>,
 }
 
 /// The fields of the config that the Mongo source reads.
@@ -69,6 +75,22 @@ impl WorkerCtx {
                 &log_fields(&config),
             ),
             sink: MongoVerdicts::new(&db, &source.collection),
+            feedback: super::feedback::FeedbackStore::new(
+                &db,
+                &config.feedback_collection,
+                &source.collection,
+                &source.hostname,
+                &config.hostname_field,
+                &config.message_field,
+            ),
+            fleet_events: super::fleet_events::FleetEvents::new(
+                &db,
+                &config.fleet_events_collection,
+                &source.collection,
+                &source.hostname,
+                config.fleet_min_hosts,
+                config.fleet_window,
+            ),
             state: StateStore::new(&db, &config.state_collection),
             key: source.key(),
             config,
@@ -77,11 +99,33 @@ impl WorkerCtx {
             once,
             train_permits,
             wstate,
+            threat: std::sync::Mutex::new(None),
         }
     }
 
     pub(crate) fn current_model(&self) -> Option<Arc<Model>> {
         self.wstate.model()
+    }
+
+    /// The threat engine in use, if the threat layer is on and fitted.
+    pub(crate) fn threat_engine(&self) -> Option<super::threat::SharedEngine> {
+        match self.threat.lock() {
+            Ok(g) => g.clone(),
+            Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    /// Fits the threat engine on the training window and switches to it (no-op when off).
+    pub(crate) async fn refit_threat(&self) {
+        if self.config.threat_rules.is_none() {
+            return;
+        }
+        if let Some(e) = super::threat::fit_engine(self).await {
+            match self.threat.lock() {
+                Ok(mut g) => *g = Some(e),
+                Err(p) => *p.into_inner() = Some(e),
+            }
+        }
     }
 
     pub(crate) fn set_model(&self, m: Arc<Model>) {
@@ -107,6 +151,47 @@ impl WorkerCtx {
             failed,
             ran: true,
         }
+    }
+
+    /// Applies this host's recorded feedback to a model it is about to use. A failure is
+    /// logged, not fatal: the model scores without it until the next sweep re-reads it.
+    pub(crate) async fn apply_feedback(&self, model: &Model) {
+        match self.feedback.apply_all(model).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(source = %self.key, feedback = n, "feedback applied to the model")
+            }
+            Err(e) => {
+                tracing::warn!(source = %self.key, "reading feedback: {}", self.config.mongo.scrub(&e.to_string()))
+            }
+        }
+    }
+
+    /// After a batch is written and its resume point saved: new kinds to the fleet events.
+    /// Failures are logged: the documents are scored and saved already, and fleet events
+    /// are a summary on top of them.
+    pub(crate) async fn after_write(&self, new_kinds: &[super::verdict::NewKind]) {
+        if new_kinds.is_empty() {
+            return;
+        }
+        match self.fleet_events.report(new_kinds).await {
+            Ok(r) => self.stats_mut(|s| {
+                s.fleet_events += r.raised;
+                s.fleet_tagged += r.tagged;
+            }),
+            Err(e) => {
+                tracing::warn!(source = %self.key, "reporting new kinds to the fleet events: {}", self.config.mongo.scrub(&e.to_string()))
+            }
+        }
+    }
+
+    /// Picks up feedback marks on this host's documents (each sweep).
+    pub(crate) async fn harvest_feedback(&self, model: &Model) -> Result<(), StoreError> {
+        let n = self.feedback.harvest(model).await?;
+        if n > 0 {
+            self.stats_mut(|s| s.feedback_applied += n as u64);
+        }
+        Ok(())
     }
 
     /// Writes `stmts` (after checking the lease) and adds the outcome to `batch`.

@@ -211,7 +211,7 @@ impl Collector for Workers {
             .map(|w| (labels(&w.source), w.stats(), w.model()))
             .collect();
         type Get = fn(&WorkerStats) -> u64;
-        let counters: [(&str, &str, Get); 8] = [
+        let counters: [(&str, &str, Get); 11] = [
             (
                 "lad_scoring_failures",
                 "Scoring attempts the engine failed on (retried up to SCORING_MAX_ATTEMPTS).",
@@ -243,6 +243,21 @@ impl Collector for Workers {
                 |s| s.db_errors,
             ),
             ("lad_batches", "Non-empty batches written.", |s| s.batches),
+            (
+                "lad_fleet_events",
+                "Fleet events raised: the same new kind of message on FLEET_MIN_HOSTS hosts.",
+                |s| s.fleet_events,
+            ),
+            (
+                "lad_fleet_tagged",
+                "Documents tagged with a fleet event.",
+                |s| s.fleet_tagged,
+            ),
+            (
+                "lad_feedback_applied",
+                "Feedback marks (lad_feedback on a document) picked up and applied.",
+                |s| s.feedback_applied,
+            ),
             (
                 "lad_trainings",
                 "Models trained (initial and scheduled).",

@@ -39,6 +39,12 @@ pub struct WorkerStats {
     /// Statements that matched no unhandled document (already written, e.g. by a process
     /// that lost its lease while its write was on the wire, or deleted meanwhile).
     pub not_applied: u64,
+    /// Fleet events this worker raised (see `fleet_events`).
+    pub fleet_events: u64,
+    /// Documents tagged with a fleet event.
+    pub fleet_tagged: u64,
+    /// Feedback marks picked up from documents and applied.
+    pub feedback_applied: u64,
 }
 
 impl WorkerStats {
@@ -86,6 +92,9 @@ impl WorkerStats {
         self.scoring_failures += o.scoring_failures;
         self.sweeps += o.sweeps;
         self.not_applied += o.not_applied;
+        self.fleet_events += o.fleet_events;
+        self.fleet_tagged += o.fleet_tagged;
+        self.feedback_applied += o.feedback_applied;
         for (k, v) in &o.skipped {
             *self.skipped.entry(k).or_insert(0) += v;
         }
@@ -106,6 +115,9 @@ impl WorkerStats {
             ("swept.retry", self.retry_scored),
             ("scoring_failures", self.scoring_failures),
             ("not_applied", self.not_applied),
+            ("fleet_events", self.fleet_events),
+            ("fleet_tagged", self.fleet_tagged),
+            ("feedback_applied", self.feedback_applied),
         ] {
             if v > 0 {
                 d.insert(format!("stats.{k}"), n(v));

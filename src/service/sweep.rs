@@ -41,18 +41,26 @@ pub(crate) async fn sweep_once(
         .filter_map(|d| prepare(d, &cfg.message_field, &cfg.datetime_field))
         .collect();
     drop(docs);
-    let v = verdicts(model, prepared, cfg.scoring_max_attempts, |p| {
-        Some(if p.failures > 0 {
-            SweepKind::Retry
-        } else if p.resume_dt == Some(resume.dt) {
-            SweepKind::IdTie
-        } else {
-            SweepKind::Late
-        })
-    })
+    let v = verdicts(
+        model,
+        ctx.threat_engine(),
+        &ctx.source.hostname,
+        prepared,
+        cfg,
+        |p| {
+            Some(if p.failures > 0 {
+                SweepKind::Retry
+            } else if p.resume_dt == Some(resume.dt) {
+                SweepKind::IdTie
+            } else {
+                SweepKind::Late
+            })
+        },
+    )
     .await;
     let mut batch = v.stats;
     ctx.write_back(v.stmts, &mut batch).await?;
+    let new_kinds = v.new_kinds;
     ctx.stats_mut(|s| s.add(&batch));
     ctx.lease.check()?;
     ctx.state
@@ -64,6 +72,7 @@ pub(crate) async fn sweep_once(
             batch.to_inc(),
         )
         .await?;
+    ctx.after_write(&new_kinds).await;
     tracing::info!(
         source = %ctx.key,
         docs = n,

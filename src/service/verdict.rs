@@ -14,9 +14,11 @@ use mongodb::bson::{doc, Document};
 
 use super::doc::{Action, Prepared, SkipReason};
 use super::stats::WorkerStats;
-use crate::model::{Model, Score};
+use crate::config::ServiceConfig;
+use crate::model::{Model, Reason, Score};
 use crate::sink::mongo::UpdateStmt;
 use crate::source::mongo::FAILURES_FIELD;
+use crate::threat::triage::{triage, Triage};
 
 /// Field with the last scoring failure's reason.
 pub const ERROR_FIELD: &str = "lad_scoring_error";
@@ -39,41 +41,87 @@ pub(crate) enum SweepKind {
 pub(crate) struct Verdicts {
     pub stmts: Vec<UpdateStmt>,
     pub stats: WorkerStats,
+    /// Anomalies of a kind new to the host: candidates for a fleet-wide event.
+    pub new_kinds: Vec<NewKind>,
+}
+
+/// A document flagged as a kind of message its host's model has never seen.
+#[derive(Debug, Clone)]
+pub(crate) struct NewKind {
+    pub id: mongodb::bson::Bson,
+    /// The message's masked token sequence (same on every host for the same kind).
+    pub key: u64,
+    pub template: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What scoring one message gives.
+struct Scored {
+    /// The final score (the threat layer's verdict folded in, when it is on).
+    score: Score,
+    reason: Option<Reason>,
+    kind: Option<(u64, String)>,
+    triage: Option<Triage>,
 }
 
 /// Scores `prepared` with `model` and builds one statement per document. `kind` says why the
 /// sweep found a document (`None` for the follow loop).
+#[allow(clippy::too_many_arguments)]
 pub(crate) async fn verdicts(
     model: &Arc<Model>,
+    threat: Option<super::threat::SharedEngine>,
+    host: &str,
     prepared: Vec<Prepared>,
-    max_attempts: u32,
+    cfg: &ServiceConfig,
     kind: impl Fn(&Prepared) -> Option<SweepKind>,
 ) -> Verdicts {
+    let max_attempts = cfg.scoring_max_attempts;
     let version = model.version().to_string();
     let trained_at = model.trained_at();
-    let texts: Vec<(String, bool)> = prepared
+    let texts: Vec<(String, bool, chrono::DateTime<chrono::Utc>)> = prepared
         .iter()
         .filter_map(|p| match &p.action {
-            Action::Score { text, at, .. } => Some((text.clone(), *at > trained_at)),
+            Action::Score { text, at, .. } => Some((text.clone(), *at > trained_at, *at)),
             Action::Skip(_) => None,
         })
         .collect();
-    let mut scores = score_texts(model.clone(), texts).await.into_iter();
+    let mut scores = score_texts(
+        model.clone(),
+        threat,
+        host.to_string(),
+        texts,
+        cfg.reason_for_all,
+    )
+    .await
+    .into_iter();
     let mut out = Verdicts {
         stmts: Vec::with_capacity(prepared.len()),
         stats: WorkerStats::default(),
+        new_kinds: Vec::new(),
     };
     for p in prepared {
         let kind = kind(&p);
         let (set, inc) = match p.action {
-            Action::Score { truncated, .. } => {
+            Action::Score { truncated, at, .. } => {
                 let result = scores
                     .next()
                     .unwrap_or_else(|| Err("no score returned".into()));
                 match result {
                     Ok(s) => {
-                        out.stats.count_scored(&s, truncated, kind);
-                        (scored_set(&s, &version), None)
+                        out.stats.count_scored(&s.score, truncated, kind);
+                        if let Some((key, template)) = s.kind {
+                            out.new_kinds.push(NewKind {
+                                id: p.id.clone(),
+                                key,
+                                template,
+                                at,
+                            });
+                        }
+                        let mut set = scored_set(&s.score, s.reason.as_ref(), &version);
+                        if let Some(t) = &s.triage {
+                            threat_fields(&mut set, t);
+                        }
+                        (set, None)
                     }
                     Err(reason) => {
                         let (set, inc, last) = failure_update(p.failures, max_attempts, &reason);
@@ -95,12 +143,27 @@ pub(crate) async fn verdicts(
     out
 }
 
-fn scored_set(s: &Score, version: &str) -> Document {
-    doc! {
+/// `lad_threat` and `lad_severity` of an anomaly the threat layer saw.
+fn threat_fields(set: &mut Document, t: &Triage) {
+    if let (Some(kind), Some(sev)) = (&t.threat_type, t.severity) {
+        set.insert("lad_threat", kind.as_str());
+        set.insert("lad_severity", sev.as_str());
+    }
+}
+
+/// Field with the reason of a score (every anomaly; every score with `REASON_FOR_ALL`).
+pub const REASON_FIELD: &str = "lad_reason";
+
+fn scored_set(s: &Score, reason: Option<&Reason>, version: &str) -> Document {
+    let mut set = doc! {
         "is_anomaly": i32::from(s.is_anomaly),
         "anomaly_score": s.anomaly_score,
         "lad_model_version": version,
+    };
+    if let Some(r) = reason.and_then(|r| mongodb::bson::to_document(r).ok()) {
+        set.insert(REASON_FIELD, r);
     }
+    set
 }
 
 /// `$set`, `$inc` and whether it was the last attempt, for a document whose scoring failed
@@ -181,7 +244,13 @@ fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
 /// model was trained and is remembered once scored (online novelty memory); the others
 /// were part of its training window. A panic in the engine is contained: that message gets
 /// the reason and the rest of the batch is scored.
-async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Result<Score, String>> {
+async fn score_texts(
+    model: Arc<Model>,
+    threat: Option<super::threat::SharedEngine>,
+    host: String,
+    texts: Vec<(String, bool, chrono::DateTime<chrono::Utc>)>,
+    reason_for_all: bool,
+) -> Vec<Result<Scored, String>> {
     let n = texts.len();
     if n == 0 {
         return Vec::new();
@@ -189,7 +258,7 @@ async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Resul
     let joined = tokio::task::spawn_blocking(move || {
         texts
             .iter()
-            .map(|(m, new)| {
+            .map(|(m, new, at)| {
                 catch_unwind(AssertUnwindSafe(|| {
                     test_hook(m);
                     if *new {
@@ -200,6 +269,32 @@ async fn score_texts(model: Arc<Model>, texts: Vec<(String, bool)>) -> Vec<Resul
                 }))
                 .map_err(|p| panic_reason(p.as_ref()))
                 .and_then(|v| v.into_iter().next().ok_or_else(|| "no score".to_string()))
+                .map(|mut score| {
+                    let line_anomaly = score.is_anomaly;
+                    let triaged = threat.as_ref().map(|engine| {
+                        let finding = match engine.lock() {
+                            Ok(mut g) => g.observe(m, &host, *at),
+                            Err(p) => p.into_inner().observe(m, &host, *at),
+                        };
+                        triage(&score, Some(&finding))
+                    });
+                    if let Some(t) = &triaged {
+                        score.is_anomaly = t.is_anomaly;
+                        score.anomaly_score = t.anomaly_score;
+                    }
+                    let explain = score.is_anomaly || reason_for_all;
+                    let new_kind = line_anomaly && score.signals.template_count == Some(0);
+                    let mut reason = explain.then(|| model.reason(m, &score));
+                    if let (Some(r), Some(t)) = (reason.as_mut(), &triaged) {
+                        r.threat = t.threat_reason.clone();
+                    }
+                    Scored {
+                        reason,
+                        kind: new_kind.then(|| model.kind_of(m)),
+                        score,
+                        triage: triaged,
+                    }
+                })
             })
             .collect()
     })

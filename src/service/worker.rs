@@ -57,6 +57,8 @@ pub(crate) async fn run_worker(
             },
         },
     };
+    ctx.apply_feedback(&model).await;
+    ctx.refit_threat().await;
     ctx.set_model(model);
 
     let Some(mut resume) = load_resume(&ctx, &mut shutdown).await else {
@@ -108,6 +110,9 @@ pub(crate) async fn run_worker(
         let sweep_now = Instant::now() >= sweep_due && !last_swept;
         last_swept = sweep_now;
         let step = if sweep_now {
+            if let Err(e) = ctx.harvest_feedback(&model).await {
+                tracing::warn!(source = %ctx.key, "picking up feedback: {}", cfg.mongo.scrub(&e.to_string()));
+            }
             sweep_once(&ctx, &resume, &model).await.map(|n| {
                 if n < cfg.batch_size as usize {
                     sweep_due = Instant::now() + cfg.sweep_interval;
@@ -196,6 +201,8 @@ async fn background_retrain(ctx: Arc<WorkerCtx>, mut shutdown: Shutdown) {
     tracing::info!(source = %ctx.key, "scheduled retrain started");
     if let Some(m) = train(&ctx, &mut shutdown).await {
         if !shutdown.is_set() {
+            ctx.apply_feedback(&m).await;
+            ctx.refit_threat().await;
             tracing::info!(source = %ctx.key, version = m.version(), "switched to the retrained model");
             ctx.set_model(m);
         }
@@ -232,10 +239,19 @@ async fn process_batch(
             };
         }
     }
-    let v = verdicts(model, prepared, cfg.scoring_max_attempts, |_| None).await;
+    let v = verdicts(
+        model,
+        ctx.threat_engine(),
+        &ctx.source.hostname,
+        prepared,
+        cfg,
+        |_| None,
+    )
+    .await;
     let mut batch = v.stats;
     batch.batches = 1;
     ctx.write_back(v.stmts, &mut batch).await?;
+    let new_kinds = v.new_kinds;
     ctx.stats_mut(|s| s.add(&batch));
     ctx.lease.check()?;
     ctx.state
@@ -249,6 +265,7 @@ async fn process_batch(
         .await?;
     ctx.wstate.observe_batch(t0.elapsed());
     *resume = new_resume;
+    ctx.after_write(&new_kinds).await;
     let resume_dt = match &resume.id {
         Some(Bson::ObjectId(o)) => format!("{} / {o}", resume.dt),
         _ => resume.dt.to_string(),

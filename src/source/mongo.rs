@@ -50,6 +50,8 @@ pub struct Resume {
 pub struct TrainingRead {
     /// String messages, newest first, each cut to [`MAX_MESSAGE_BYTES`].
     pub messages: Vec<String>,
+    /// Each message's timestamp (same order), when it is a BSON date.
+    pub times: Vec<Option<DateTime<Utc>>>,
     /// Whether the byte budget ended the read before the entry limit or the window did.
     pub hit_byte_cap: bool,
 }
@@ -140,7 +142,7 @@ impl MongoLogs {
             .sort(doc! { &f.datetime: -1 })
             .limit(limit)
             .batch_size(u32::try_from(max.min(10_000)).unwrap_or(10_000))
-            .projection(doc! { &f.message: 1, "_id": 0 })
+            .projection(doc! { &f.message: 1, &f.datetime: 1, "_id": 0 })
             .await?;
         let mut out = TrainingRead::default();
         let mut bytes = 0u64;
@@ -153,6 +155,12 @@ impl MongoLogs {
                     break;
                 }
                 out.messages.push(m);
+                out.times.push(match get_path(&d, &f.datetime) {
+                    Some(Bson::DateTime(t)) => {
+                        DateTime::from_timestamp_millis(t.timestamp_millis())
+                    }
+                    _ => None,
+                });
             }
         }
         Ok(out)

@@ -49,9 +49,9 @@ pub mod rules;
 pub mod span;
 pub mod syslog;
 pub mod tail;
-pub mod triage;
 #[cfg(test)]
 mod targets;
+pub mod triage;
 pub mod window;
 
 pub use classify::{Severity, ThreatType};

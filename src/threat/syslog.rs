@@ -45,6 +45,29 @@ pub fn event_from_line(line: &str, line_no: usize, year: i32) -> Event {
     e
 }
 
+/// A message without the syslog header, as log collectors store it (`sshd[42]: Failed
+/// password for …`), with the host and time the document gives: the program tag becomes the
+/// `program` field and the rest the message, as for a whole line.
+pub fn event_from_message(message: &str, host: &str, at: Option<chrono::DateTime<Utc>>) -> Event {
+    let mut e = Event::new(0, 0);
+    e.message = message.to_string();
+    e.timestamp = at;
+    if !host.is_empty() {
+        e.host = Some(host.to_string());
+    }
+    if let Some((tag, msg)) = message.split_once(": ") {
+        let program = tag.split('[').next().unwrap_or(tag);
+        if !program.is_empty() && !program.contains(' ') {
+            e.fields.push(Field {
+                name: "program".into(),
+                value: FieldValue::Category(program.to_string()),
+            });
+            e.message = msg.to_string();
+        }
+    }
+    e
+}
+
 /// Every line of a text (blank lines skipped, line numbers kept).
 pub fn events_from_text(text: &str, year: i32) -> Vec<Event> {
     text.lines()

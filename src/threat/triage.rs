@@ -97,7 +97,11 @@ mod tests {
             .map(|i| {
                 ev(
                     i * 60,
-                    format!("Accepted publickey for u{} from 10.0.0.{} port 22 ssh2", i % 5, i % 9),
+                    format!(
+                        "Accepted publickey for u{} from 10.0.0.{} port 22 ssh2",
+                        i % 5,
+                        i % 9
+                    ),
                 )
             })
             .collect();
