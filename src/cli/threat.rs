@@ -107,7 +107,7 @@ fn read_events(a: &EvalArgs) -> anyhow::Result<Vec<Event>> {
             .filter_map(|l| {
                 let mut cols = l.split(',');
                 let line = cols.next()?.trim().parse().ok()?;
-                Some((line, cols.last()?.trim().to_string()))
+                Some((line, cols.next_back()?.trim().to_string()))
             })
             .collect();
         for e in &mut events {

@@ -114,7 +114,7 @@ impl FleetEvents {
         let mut out = Reported::default();
         let hosts = ev.get_array("hosts").map_or(0, |h| h.len());
         if ev.get_bool("raised").unwrap_or(false) {
-            self.tag(&[k.id.clone()], &id).await?;
+            self.tag(std::slice::from_ref(&k.id), &id).await?;
             out.tagged += 1;
             return Ok(out);
         }
@@ -160,7 +160,7 @@ impl FleetEvents {
             );
         } else {
             // Raised by another worker meanwhile: it tagged what it saw; tag this one.
-            out.tagged += self.tag(&[k.id.clone()], &id).await?;
+            out.tagged += self.tag(std::slice::from_ref(&k.id), &id).await?;
         }
         Ok(out)
     }

@@ -712,8 +712,10 @@ rules:
     #[test]
     fn off_hours_and_exceeds_baseline() {
         let r = rules();
-        let mut st = RulesState::default();
-        st.baseline_full_day = true;
+        let mut st = RulesState {
+            baseline_full_day: true,
+            ..Default::default()
+        };
         let h = 3_600_000;
         for d in 0..3 {
             for hr in [9, 10, 11] {

@@ -65,7 +65,7 @@ impl std::str::FromStr for Span {
         };
         let ms = n * mult;
         // At most a year: windows longer than that are a typo, and this keeps i64 math safe.
-        if !(ms >= 1.0 && ms <= 366.0 * 86_400_000.0) {
+        if !(1.0..=366.0 * 86_400_000.0).contains(&ms) {
             return Err(format!(
                 "bad time span '{text}': must be between 1 ms and 366 days"
             ));
