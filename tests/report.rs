@@ -325,6 +325,7 @@ fn file_mode_points_use_line_numbers_and_big_inputs_stay_small() {
         threshold: 0.78,
         points,
         models: vec![],
+        fleet_events: Vec::new(),
     };
     let html = render_html(&data);
     let scores = figure(&html, "scores");
@@ -490,6 +491,7 @@ fn render_extremes() {
                 threshold,
                 points: points.clone(),
                 models: vec![],
+                fleet_events: Vec::new(),
             };
             let html = render_html(&data);
             assert!(html.ends_with("</html>\n"), "round {round}");

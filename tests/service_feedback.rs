@@ -254,5 +254,18 @@ async fn the_same_new_kind_on_40_hosts_is_one_fleet_event() {
     let id = ev.get_str("_id").unwrap();
     assert_eq!(count(&coll, doc! { "lad_fleet_event": id }).await, 40);
     assert_eq!(report.totals().fleet_events, 1, "/metrics counts one event");
+    // The HTML report of the service lists it.
+    let q = lad::service::report_source::ReportQuery {
+        since: now - Duration::hours(3),
+        hosts: vec![],
+        max_points: 10_000,
+        title: None,
+    };
+    let data = lad::service::report_source::report_data(&config(&yaml), &h.client, &q)
+        .await
+        .expect("report data");
+    assert_eq!(data.fleet_events.len(), 1);
+    assert_eq!(data.fleet_events[0].hosts, 40);
+    assert!(lad::report::render_html(&data).contains("<h2>Fleet events</h2>"));
     h.finish().await;
 }

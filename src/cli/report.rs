@@ -90,6 +90,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
         threshold: a.threshold,
         points,
         models,
+        fleet_events: Vec::new(),
     };
     write(&data, &a.output)?;
     Ok(ExitCode::SUCCESS)
@@ -189,6 +190,7 @@ pub fn from_detect(
             })
             .collect(),
         models: vec![(model_label, model.info().clone())],
+        fleet_events: Vec::new(),
     }
 }
 

@@ -3,6 +3,8 @@
 
 use std::fmt::Write as _;
 
+use chrono::{DateTime, Utc};
+
 use super::plots;
 use super::{ReportData, TOP_TEMPLATES};
 
@@ -265,6 +267,31 @@ pub(super) fn render(data: &ReportData) -> String {
             );
         }
         h.push_str("</section>\n");
+    }
+
+    // Fleet events.
+    if !data.fleet_events.is_empty() {
+        h.push_str(
+            "<section class=\"card\">\n<h2>Fleet events</h2>\n<p class=\"note\">The same new kind of message on many hosts: one incident.</p>\n<table class=\"fleet\">\n<thead><tr><th>kind</th><th>hosts</th><th>messages</th><th>first seen</th><th>last seen</th></tr></thead>\n<tbody>\n",
+        );
+        let t = |x: &Option<DateTime<Utc>>| {
+            x.map_or_else(
+                || "-".to_string(),
+                |t| t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            )
+        };
+        for e in &data.fleet_events {
+            h.push_str(&format!(
+                "<tr><td><code>{}</code> <span class=\"note\">{}</span></td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
+                escape(&e.template),
+                escape(&e.collection),
+                e.hosts,
+                e.count,
+                t(&e.first_seen),
+                t(&e.last_seen)
+            ));
+        }
+        h.push_str("</tbody>\n</table>\n</section>\n");
     }
 
     // Models.

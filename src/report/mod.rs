@@ -43,6 +43,20 @@ pub struct ReportData {
     /// Facts about the models that scored the points: `(host, info)`. In file mode the "host"
     /// is whatever the model was trained on.
     pub models: Vec<(String, ModelInfo)>,
+    /// Fleet events (service mode): one new kind of message on many hosts.
+    pub fleet_events: Vec<FleetEventRow>,
+}
+
+/// One fleet event as the report lists it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetEventRow {
+    pub collection: String,
+    /// The kind's masked tokens.
+    pub template: String,
+    pub hosts: usize,
+    pub count: u64,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
 }
 
 /// One scored message.
@@ -317,6 +331,7 @@ mod tests {
                 point("a", 5, f64::NAN, false, ""),
             ],
             models: vec![],
+            fleet_events: Vec::new(),
         };
         let top = data.top_templates(10);
         assert_eq!(top.len(), 2);
@@ -342,9 +357,23 @@ mod tests {
             threshold: f64::NAN,
             points: vec![],
             models: vec![],
+            fleet_events: Vec::new(),
         };
         let html = render_html(&data);
         assert!(html.contains("</html>"));
+        assert!(!html.contains("Fleet events"), "no section without events");
+        data.fleet_events = vec![FleetEventRow {
+            collection: "syslog".into(),
+            template: "vault-agent FATAL <b>".into(),
+            hosts: 40,
+            count: 41,
+            first_seen: Some(Utc::now()),
+            last_seen: None,
+        }];
+        let html = render_html(&data);
+        assert!(html.contains("<h2>Fleet events</h2>"));
+        assert!(html.contains("vault-agent FATAL &lt;b&gt;") && html.contains("<td>40</td>"));
+        data.fleet_events.clear();
         data.points = vec![point("x", 0, f64::INFINITY, true, "")];
         assert!(render_html(&data).contains("</html>"));
         data.points = vec![point("x", 7, 0.5, false, ""); 3];

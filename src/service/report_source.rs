@@ -221,7 +221,17 @@ pub async fn report_data(
             }
         }
     }
+    let fleet_events = fleet_events(&db, cfg, &sources, q.since)
+        .await
+        .unwrap_or_else(|e| {
+            tracing::warn!(
+                "no fleet events in the report: {}",
+                cfg.mongo.scrub(&e.to_string())
+            );
+            Vec::new()
+        });
     Ok(ReportData {
+        fleet_events,
         title: q.title.clone().unwrap_or_else(|| {
             format!(
                 "lad report: {} since {}",
@@ -234,6 +244,46 @@ pub async fn report_data(
         points,
         models,
     })
+}
+
+/// Raised fleet events of the reported collections seen since `since`, newest first.
+async fn fleet_events(
+    db: &mongodb::Database,
+    cfg: &ServiceConfig,
+    sources: &[&LogSource],
+    since: DateTime<Utc>,
+) -> Result<Vec<crate::report::FleetEventRow>, mongodb::error::Error> {
+    let mut colls: Vec<&str> = sources.iter().map(|s| s.collection.as_str()).collect();
+    colls.sort_unstable();
+    colls.dedup();
+    let docs: Vec<Document> = db
+        .collection::<Document>(&cfg.fleet_events_collection)
+        .find(doc! {
+            "collection": { "$in": colls },
+            "raised": true,
+            "last_seen": { "$gte": bson_dt(since) },
+        })
+        .sort(doc! { "last_seen": -1 })
+        .limit(100)
+        .await?
+        .try_collect()
+        .await?;
+    let time = |d: &Document, k: &str| {
+        d.get_datetime(k)
+            .ok()
+            .and_then(|t| DateTime::from_timestamp_millis(t.timestamp_millis()))
+    };
+    Ok(docs
+        .iter()
+        .map(|d| crate::report::FleetEventRow {
+            collection: d.get_str("collection").unwrap_or_default().to_string(),
+            template: d.get_str("template").unwrap_or_default().to_string(),
+            hosts: d.get_array("hosts").map_or(0, |h| h.len()),
+            count: d.get_i64("count").map_or(0, |c| c.max(0) as u64),
+            first_seen: time(d, "first_seen"),
+            last_seen: time(d, "last_seen"),
+        })
+        .collect())
 }
 
 #[cfg(test)]

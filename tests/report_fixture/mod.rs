@@ -106,5 +106,6 @@ pub fn fixture() -> ReportData {
         threshold: THRESHOLD,
         points,
         models,
+        fleet_events: Vec::new(),
     }
 }
