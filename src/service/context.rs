@@ -194,6 +194,46 @@ impl WorkerCtx {
         Ok(())
     }
 
+    /// The documents of one read, ready to score (the read's buffer is dropped).
+    pub(crate) fn prepare_all(
+        &self,
+        docs: Vec<mongodb::bson::Document>,
+    ) -> Vec<super::doc::Prepared> {
+        let cfg = &self.config;
+        docs.iter()
+            .filter_map(|d| super::doc::prepare(d, &cfg.message_field, &cfg.datetime_field))
+            .collect()
+    }
+
+    /// Commits one batch of verdicts, in the order that makes a crash harmless: the
+    /// write-once update command, then (lease checked) the resume point `resume` fenced by
+    /// the lease's token with the batch's counters, then the fleet-event reports. Returns
+    /// the batch's counters.
+    pub(crate) async fn commit(
+        &self,
+        model: &Model,
+        v: super::verdict::Verdicts,
+        resume: &crate::source::mongo::Resume,
+        batches: u64,
+    ) -> Result<WorkerStats, StoreError> {
+        let mut batch = v.stats;
+        batch.batches = batches;
+        self.write_back(v.stmts, &mut batch).await?;
+        self.stats_mut(|s| s.add(&batch));
+        self.lease.check()?;
+        self.state
+            .save(
+                &self.lease,
+                &self.source,
+                resume,
+                model.version(),
+                batch.to_inc(),
+            )
+            .await?;
+        self.after_write(&v.new_kinds).await;
+        Ok(batch)
+    }
+
     /// Writes `stmts` (after checking the lease) and adds the outcome to `batch`.
     pub(crate) async fn write_back(
         &self,

@@ -13,7 +13,6 @@ use std::time::Instant;
 use chrono::Utc;
 
 use super::context::WorkerCtx;
-use super::doc::prepare;
 use super::error::StoreError;
 use super::verdict::{verdicts, SweepKind};
 use crate::model::Model;
@@ -36,11 +35,7 @@ pub(crate) async fn sweep_once(
     if n == 0 {
         return Ok(0);
     }
-    let prepared: Vec<_> = docs
-        .iter()
-        .filter_map(|d| prepare(d, &cfg.message_field, &cfg.datetime_field))
-        .collect();
-    drop(docs);
+    let prepared = ctx.prepare_all(docs);
     let v = verdicts(
         model,
         ctx.threat_engine(),
@@ -58,21 +53,7 @@ pub(crate) async fn sweep_once(
         },
     )
     .await;
-    let mut batch = v.stats;
-    ctx.write_back(v.stmts, &mut batch).await?;
-    let new_kinds = v.new_kinds;
-    ctx.stats_mut(|s| s.add(&batch));
-    ctx.lease.check()?;
-    ctx.state
-        .save(
-            &ctx.lease,
-            &ctx.source,
-            resume,
-            model.version(),
-            batch.to_inc(),
-        )
-        .await?;
-    ctx.after_write(&new_kinds).await;
+    let batch = ctx.commit(model, v, resume, 0).await?;
     tracing::info!(
         source = %ctx.key,
         docs = n,

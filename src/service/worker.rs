@@ -18,7 +18,6 @@ use tokio::sync::{watch, Notify};
 
 use super::backoff::{Backoff, Shutdown};
 use super::context::{retry, WorkerCtx};
-use super::doc::prepare;
 use super::error::StoreError;
 use super::stats::WorkerReport;
 use super::sweep::sweep_once;
@@ -225,11 +224,7 @@ async fn process_batch(
     if n == 0 {
         return Ok(0);
     }
-    let prepared: Vec<_> = docs
-        .iter()
-        .filter_map(|d| prepare(d, &cfg.message_field, &cfg.datetime_field))
-        .collect();
-    drop(docs);
+    let prepared = ctx.prepare_all(docs);
     let mut new_resume = resume.clone();
     for p in &prepared {
         if let Some(dt) = p.resume_dt {
@@ -248,24 +243,9 @@ async fn process_batch(
         |_| None,
     )
     .await;
-    let mut batch = v.stats;
-    batch.batches = 1;
-    ctx.write_back(v.stmts, &mut batch).await?;
-    let new_kinds = v.new_kinds;
-    ctx.stats_mut(|s| s.add(&batch));
-    ctx.lease.check()?;
-    ctx.state
-        .save(
-            &ctx.lease,
-            &ctx.source,
-            &new_resume,
-            model.version(),
-            batch.to_inc(),
-        )
-        .await?;
+    let batch = ctx.commit(model, v, &new_resume, 1).await?;
     ctx.wstate.observe_batch(t0.elapsed());
     *resume = new_resume;
-    ctx.after_write(&new_kinds).await;
     let resume_dt = match &resume.id {
         Some(Bson::ObjectId(o)) => format!("{} / {o}", resume.dt),
         _ => resume.dt.to_string(),

@@ -83,11 +83,7 @@ mod tests {
     #[test]
     fn columns_and_quoting() {
         let (ev, f) = testdata::rows();
-        let rows: Vec<Row> = ev
-            .iter()
-            .zip(&f)
-            .map(|(event, finding)| Row { event, finding })
-            .collect();
+        let rows = testdata::pair(&ev, &f);
         let bytes = render(&rows).unwrap();
         let mut rd = ::csv::Reader::from_reader(bytes.as_slice());
         let header: Vec<String> = rd.headers().unwrap().iter().map(String::from).collect();

@@ -82,11 +82,7 @@ mod tests {
     #[test]
     fn schema() {
         let (ev, f) = testdata::rows();
-        let rows: Vec<Row> = ev
-            .iter()
-            .zip(&f)
-            .map(|(event, finding)| Row { event, finding })
-            .collect();
+        let rows = testdata::pair(&ev, &f);
         let v: serde_json::Value = serde_json::from_slice(&render(&rows).unwrap()).unwrap();
         assert_eq!(v["format"], FORMAT);
         assert_eq!(v["summary"]["anomalies"], 60);

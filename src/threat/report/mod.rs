@@ -74,6 +74,15 @@ pub(crate) mod testdata {
     use super::super::entity::EntityRef;
     use crate::profile::Event;
 
+    /// Report rows pairing each event with its finding.
+    pub fn pair<'a>(events: &'a [Event], findings: &'a [ThreatFinding]) -> Vec<super::Row<'a>> {
+        events
+            .iter()
+            .zip(findings)
+            .map(|(event, finding)| super::Row { event, finding })
+            .collect()
+    }
+
     /// A few events and findings: normal ones, a brute force, a flood.
     pub fn rows() -> (Vec<Event>, Vec<ThreatFinding>) {
         let mut events = Vec::new();

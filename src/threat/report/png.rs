@@ -328,11 +328,7 @@ mod tests {
     #[test]
     fn dashboard_is_drawn_with_plots_and_text() {
         let (ev, f) = testdata::rows();
-        let rows: Vec<Row> = ev
-            .iter()
-            .zip(&f)
-            .map(|(event, finding)| Row { event, finding })
-            .collect();
+        let rows = testdata::pair(&ev, &f);
         let bytes = render(&rows).unwrap();
         assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n");
         let (w, h, px) = decode(&bytes);
@@ -371,11 +367,7 @@ mod tests {
         for e in &mut ev {
             e.timestamp = None;
         }
-        let rows: Vec<Row> = ev
-            .iter()
-            .zip(&f)
-            .map(|(event, finding)| Row { event, finding })
-            .collect();
+        let rows = testdata::pair(&ev, &f);
         assert!(render(&rows).is_ok());
         let many: Vec<Row> = (0..20_000).map(|i| rows[i % rows.len()]).collect();
         assert!(render(&many).is_ok());

@@ -73,11 +73,7 @@ mod tests {
     #[test]
     fn counts_and_top_lists() {
         let (ev, f) = testdata::rows();
-        let rows: Vec<Row> = ev
-            .iter()
-            .zip(&f)
-            .map(|(event, finding)| Row { event, finding })
-            .collect();
+        let rows = testdata::pair(&ev, &f);
         let s = Summary::of(&rows);
         assert_eq!(s.events, 200);
         // i % 10 in {0, 1, 2} plus the normal rows with score ≥ 0.5 (none: max 0.39).
