@@ -5,17 +5,21 @@
 //! and unknown keys are warned about instead of breaking old files. The MongoDB part
 //! becomes a [`MongoSettings`], which the aggregator crate reuses.
 
+pub mod collection;
 mod detection;
 pub(crate) mod fields;
 mod schedule;
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 
 use crate::model::ModelParams;
 use crate::mongo::{MongoError, MongoSettings, Secret};
+pub use collection::{CollectionSpec, SessionSpec};
 use fields::{invalid, Fields};
 pub use schedule::RetrainSchedule;
 
@@ -80,6 +84,9 @@ pub struct ServiceConfig {
     pub db: String,
     /// `LOG_SOURCES` (or the legacy `MG_COLLECTION` + `HOSTNAMES`), sorted, deduplicated.
     pub sources: Vec<LogSource>,
+    /// The per-collection keys of `LOG_SOURCES.<collection>` (profile, field overrides,
+    /// entities, sessions); a collection not listed here uses the defaults.
+    pub collections: BTreeMap<String, Arc<CollectionSpec>>,
     /// `MESSAGE_INDEX`.
     pub message_field: String,
     /// `DATETIME_INDEX`.
@@ -202,7 +209,7 @@ impl ServiceConfig {
         let mongo = mongo_settings(&mut f)?;
         let db = f.required_string("MG_DB")?;
         check_name("MG_DB", &db, &['/', '\\', '.', ' ', '"', '$'])?;
-        let sources = log_sources(&mut f)?;
+        let (sources, collections) = log_sources(&mut f)?;
 
         let message_field = f.string_or("MESSAGE_INDEX", "message")?;
         let datetime_field = f.string_or("DATETIME_INDEX", "received_at")?;
@@ -212,13 +219,7 @@ impl ServiceConfig {
             ("DATETIME_INDEX", &datetime_field),
             ("HOSTNAME_INDEX", &hostname_field),
         ] {
-            if v.starts_with('$') || v == "_id" {
-                return Err(invalid(
-                    key,
-                    "a document field name (not _id, not starting with $)",
-                    &Value::String(v.clone()),
-                ));
-            }
+            check_field_name(key, v)?;
         }
 
         let model_base_dir = PathBuf::from(f.string_or("MODEL_BASE_DIR", "models")?);
@@ -310,6 +311,7 @@ impl ServiceConfig {
             mongo,
             db,
             sources,
+            collections,
             message_field,
             datetime_field,
             hostname_field,
@@ -348,6 +350,39 @@ impl ServiceConfig {
             chrono::Duration::from_std(self.train_time_span).unwrap_or(chrono::Duration::MAX);
         now.checked_sub_signed(span)
             .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC)
+    }
+
+    /// The per-collection settings of `collection` (defaults when it has none).
+    pub fn spec(&self, collection: &str) -> &CollectionSpec {
+        static DEFAULT: std::sync::OnceLock<CollectionSpec> = std::sync::OnceLock::new();
+        self.collections
+            .get(collection)
+            .map(Arc::as_ref)
+            .unwrap_or_else(|| DEFAULT.get_or_init(CollectionSpec::default))
+    }
+
+    /// `MESSAGE_INDEX` of `collection` (its own, else the global one).
+    pub fn message_field_of(&self, collection: &str) -> &str {
+        self.spec(collection)
+            .message_field
+            .as_deref()
+            .unwrap_or(&self.message_field)
+    }
+
+    /// `DATETIME_INDEX` of `collection`.
+    pub fn datetime_field_of(&self, collection: &str) -> &str {
+        self.spec(collection)
+            .datetime_field
+            .as_deref()
+            .unwrap_or(&self.datetime_field)
+    }
+
+    /// `HOSTNAME_INDEX` of `collection`.
+    pub fn hostname_field_of(&self, collection: &str) -> &str {
+        self.spec(collection)
+            .hostname_field
+            .as_deref()
+            .unwrap_or(&self.hostname_field)
     }
 
     /// Directory of one worker's model: `MODEL_BASE_DIR/<collection>/<hostname>/`, each part
@@ -450,10 +485,26 @@ fn hostname_list(key: &str, v: &Value) -> Result<Vec<String>, ConfigError> {
     Ok(out)
 }
 
-fn log_sources(f: &mut Fields) -> Result<Vec<LogSource>, ConfigError> {
+/// A document field name usable as an `*_INDEX` key: dotted paths allowed, not `_id`, no
+/// leading `$`.
+pub(crate) fn check_field_name(key: &str, v: &str) -> Result<(), ConfigError> {
+    if v.starts_with('$') || v == "_id" || v.is_empty() {
+        return Err(invalid(
+            key,
+            "a document field name (not _id, not starting with $)",
+            &Value::String(v.to_string()),
+        ));
+    }
+    Ok(())
+}
+
+type Sources = (Vec<LogSource>, BTreeMap<String, Arc<CollectionSpec>>);
+
+fn log_sources(f: &mut Fields) -> Result<Sources, ConfigError> {
     let legacy_coll = f.opt_string("MG_COLLECTION")?;
     let legacy_hosts = f.raw("HOSTNAMES");
     let mut out = Vec::new();
+    let mut specs = BTreeMap::new();
     match f.raw("LOG_SOURCES") {
         Some(Value::Object(map)) if !map.is_empty() => {
             for (coll, spec) in map {
@@ -463,7 +514,13 @@ fn log_sources(f: &mut Fields) -> Result<Vec<LogSource>, ConfigError> {
                     return Err(invalid(&key, "a collection name", &Value::String(coll)));
                 }
                 let hosts = match &spec {
-                    Value::Object(m) => m.get("HOSTNAMES").cloned().unwrap_or(Value::Null),
+                    Value::Object(m) => {
+                        let parsed = collection::parse(&key, m)?;
+                        if parsed != CollectionSpec::default() {
+                            specs.insert(coll.clone(), Arc::new(parsed));
+                        }
+                        m.get("HOSTNAMES").cloned().unwrap_or(Value::Null)
+                    }
                     _ => return Err(invalid(&key, "a mapping with HOSTNAMES: [...]", &spec)),
                 };
                 for hostname in hostname_list(&format!("{key}.HOSTNAMES"), &hosts)? {
@@ -505,7 +562,7 @@ fn log_sources(f: &mut Fields) -> Result<Vec<LogSource>, ConfigError> {
             "LOG_SOURCES lists some (collection, hostname) pairs twice; using each once"
         );
     }
-    Ok(out)
+    Ok((out, specs))
 }
 
 /// Encodes a collection or host name as one safe path component: ASCII letters, digits,

@@ -232,6 +232,31 @@ impl EntityModels {
         })
     }
 
+    /// Only the entities' own models, no fallbacks: for a [`super::HostModel`], whose host
+    /// model is the fallback. Such a value is scored through the host model only (its own
+    /// [`EntityModels::score`] needs a fallback for entities without a model).
+    pub(super) fn fit_own(
+        events: &[Event],
+        params: &ModelParams,
+        ep: &EntityParams,
+    ) -> Result<Self, ModelError> {
+        let mut groups: BTreeMap<String, Vec<Event>> = BTreeMap::new();
+        for e in events {
+            groups.entry(ep.key.of(e)).or_default().push(e.clone());
+        }
+        let mut models = BTreeMap::new();
+        for (k, evs) in groups {
+            if evs.len() >= ep.min_events {
+                models.insert(k, Model::fit_events(&evs, params)?);
+            }
+        }
+        Ok(Self {
+            params: ep.clone(),
+            models,
+            fallbacks: BTreeMap::new(),
+        })
+    }
+
     pub fn params(&self) -> &EntityParams {
         &self.params
     }
@@ -338,6 +363,23 @@ impl EntityModels {
 
     /// Loads what [`EntityModels::save`] wrote.
     pub fn load(dir: &Path) -> Result<Self, ModelError> {
+        let m = Self::load_any(dir)?;
+        if m.models.is_empty() && m.fallbacks.is_empty() {
+            return Err(ModelError::Corrupt {
+                path: dir.to_path_buf(),
+                what: format!("{MANIFEST} lists no model"),
+            });
+        }
+        Ok(m)
+    }
+
+    /// Loads what [`EntityModels::fit_own`] fitted and [`EntityModels::save`] wrote (it may
+    /// hold no model at all: every entity then falls back to the host).
+    pub(super) fn load_own(dir: &Path) -> Result<Self, ModelError> {
+        Self::load_any(dir)
+    }
+
+    fn load_any(dir: &Path) -> Result<Self, ModelError> {
         let text = std::fs::read(dir.join(MANIFEST)).map_err(|source| ModelError::Read {
             path: dir.join(MANIFEST),
             source,
@@ -360,12 +402,6 @@ impl EntityModels {
             .iter()
             .map(|k| load("fallbacks", k))
             .collect::<Result<BTreeMap<_, _>, _>>()?;
-        if models.is_empty() && fallbacks.is_empty() {
-            return Err(ModelError::Corrupt {
-                path: dir.to_path_buf(),
-                what: format!("{MANIFEST} lists no model"),
-            });
-        }
         Ok(Self {
             params: m.params,
             models,

@@ -10,6 +10,7 @@
 
 pub mod entity;
 pub mod feedback;
+pub mod host;
 pub mod params;
 pub mod reason;
 pub mod store;
@@ -27,6 +28,7 @@ use crate::ensemble::{Evidences, Severity};
 pub use crate::ensemble::{Score, Signals};
 use crate::features::{Context, TemplateMiner, TrainingSet, VectorSet};
 use crate::profile::Event;
+pub use host::{HostModel, HostScore};
 pub use params::ModelParams;
 pub use reason::Reason;
 

@@ -42,6 +42,16 @@ pub struct Reason {
     /// A user's verdict that decided the score.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Verdict>,
+    /// The entity (user, host+user, source IP) whose model scored the event, with
+    /// `ENTITY_INDEX`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity: Option<String>,
+    /// `true` when that entity had too little history and its host's model scored it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fallback: bool,
+    /// The `IGNORE_USERS` / `IGNORE_FILES` / `ABUSE_FILES` entry that decided the score.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub control: Option<String>,
 }
 
 impl Model {
@@ -82,6 +92,9 @@ impl Model {
             distance,
             threat: None,
             feedback: s.feedback,
+            entity: None,
+            fallback: false,
+            control: None,
         }
     }
 }

@@ -46,11 +46,12 @@ pub(crate) struct WorkerCtx {
 }
 
 /// The fields of the config that the Mongo source reads.
-pub(crate) fn log_fields(cfg: &ServiceConfig) -> LogFields {
+pub(crate) fn log_fields(cfg: &ServiceConfig, collection: &str) -> LogFields {
     LogFields {
-        message: cfg.message_field.clone(),
-        datetime: cfg.datetime_field.clone(),
-        hostname: cfg.hostname_field.clone(),
+        message: cfg.message_field_of(collection).to_string(),
+        datetime: cfg.datetime_field_of(collection).to_string(),
+        hostname: cfg.hostname_field_of(collection).to_string(),
+        whole_documents: cfg.spec(collection).is_structured(),
     }
 }
 
@@ -72,7 +73,7 @@ impl WorkerCtx {
                 &db,
                 &source.collection,
                 &source.hostname,
-                &log_fields(&config),
+                &log_fields(&config, &source.collection),
             ),
             sink: MongoVerdicts::new(&db, &source.collection),
             feedback: super::feedback::FeedbackStore::new(
@@ -80,8 +81,8 @@ impl WorkerCtx {
                 &config.feedback_collection,
                 &source.collection,
                 &source.hostname,
-                &config.hostname_field,
-                &config.message_field,
+                config.hostname_field_of(&source.collection),
+                config.message_field_of(&source.collection),
             ),
             fleet_events: super::fleet_events::FleetEvents::new(
                 &db,

@@ -161,20 +161,23 @@ pub async fn report_data(
             source_key: src.key(),
             message: cfg.mongo.scrub(&e.to_string()),
         };
+        let hostname_field = cfg.hostname_field_of(&src.collection);
+        let datetime_field = cfg.datetime_field_of(&src.collection);
+        let message_field = cfg.message_field_of(&src.collection);
         let filter = doc! {
-            &cfg.hostname_field: &src.hostname,
-            &cfg.datetime_field: { "$gte": bson_dt(q.since) },
+            hostname_field: &src.hostname,
+            datetime_field: { "$gte": bson_dt(q.since) },
             "anomaly_score": { "$exists": true },
         };
         let mut cursor = db
             .collection::<Document>(&src.collection)
             .find(filter)
-            .sort(doc! { &cfg.datetime_field: -1 })
+            .sort(doc! { datetime_field: -1 })
             .limit(i64::try_from(max).unwrap_or(i64::MAX))
             .batch_size(10_000)
             .projection(doc! {
-                &cfg.datetime_field: 1,
-                &cfg.message_field: 1,
+                datetime_field: 1,
+                message_field: 1,
                 "anomaly_score": 1,
                 "is_anomaly": 1,
             })
@@ -188,11 +191,11 @@ pub async fn report_data(
                 .get("is_anomaly")
                 .and_then(as_flag)
                 .unwrap_or(score >= cfg.model_params.threshold());
-            let time = match get_path(&d, &cfg.datetime_field) {
+            let time = match get_path(&d, datetime_field) {
                 Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
                 _ => None,
             };
-            let message = match (is_anomaly, get_path(&d, &cfg.message_field)) {
+            let message = match (is_anomaly, get_path(&d, message_field)) {
                 (true, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
                 _ => String::new(),
             };

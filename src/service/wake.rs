@@ -82,7 +82,7 @@ pub(crate) fn spawn_watchers(
         .take(budget)
         .map(|(collection, hosts)| {
             let logs = db.collection::<Document>(&collection);
-            let field = cfg.hostname_field.clone();
+            let field = cfg.hostname_field_of(&collection).to_string();
             let poll = cfg.poll_interval;
             let wakers = wakers.clone();
             let mut stop = stop.clone();

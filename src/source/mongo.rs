@@ -33,6 +33,9 @@ pub struct LogFields {
     pub message: String,
     pub datetime: String,
     pub hostname: String,
+    /// Read whole documents (a structured `PROFILE` maps all of a document to an event),
+    /// not only the message and datetime fields.
+    pub whole_documents: bool,
 }
 
 /// Where a worker continues: the last handled document with a BSON-date timestamp.
@@ -54,6 +57,9 @@ pub struct TrainingRead {
     pub times: Vec<Option<DateTime<Utc>>>,
     /// Whether the byte budget ended the read before the entry limit or the window did.
     pub hit_byte_cap: bool,
+    /// With [`LogFields::whole_documents`]: the documents themselves (newest first), and
+    /// `messages` stays empty.
+    pub documents: Vec<Document>,
 }
 
 /// `chrono` time as a BSON date (millisecond precision).
@@ -136,17 +142,36 @@ impl MongoLogs {
             &f.datetime: { "$gte": bson_dt(start), "$lt": bson_dt(end) },
         };
         let limit = i64::try_from(max).unwrap_or(i64::MAX);
-        let mut cursor = self
+        let find = self
             .logs
             .find(filter)
             .sort(doc! { &f.datetime: -1 })
             .limit(limit)
-            .batch_size(u32::try_from(max.min(10_000)).unwrap_or(10_000))
-            .projection(doc! { &f.message: 1, &f.datetime: 1, "_id": 0 })
-            .await?;
+            .batch_size(u32::try_from(max.min(10_000)).unwrap_or(10_000));
+        let mut cursor = if f.whole_documents {
+            find.await?
+        } else {
+            find.projection(doc! { &f.message: 1, &f.datetime: 1, "_id": 0 })
+                .await?
+        };
         let mut out = TrainingRead::default();
         let mut bytes = 0u64;
         while let Some(d) = cursor.try_next().await? {
+            if f.whole_documents {
+                bytes += mongodb::bson::to_vec(&d).map_or(0, |v| v.len() as u64);
+                if bytes > max_bytes && !out.documents.is_empty() {
+                    out.hit_byte_cap = true;
+                    break;
+                }
+                out.times.push(match get_path(&d, &f.datetime) {
+                    Some(Bson::DateTime(t)) => {
+                        DateTime::from_timestamp_millis(t.timestamp_millis())
+                    }
+                    _ => None,
+                });
+                out.documents.push(d);
+                continue;
+            }
             if let Some(Bson::String(s)) = get_path(&d, &f.message) {
                 let (m, _) = truncate_message(s.clone(), MAX_MESSAGE_BYTES);
                 bytes += m.len() as u64;
@@ -245,8 +270,10 @@ impl MongoLogs {
             .find(filter)
             .sort(doc! { dtf: 1, "_id": 1 })
             .limit(i64::from(limit))
-            .batch_size(limit)
-            .projection(doc! { &self.fields.message: 1, dtf: 1, FAILURES_FIELD: 1 });
+            .batch_size(limit);
+        if !self.fields.whole_documents {
+            find = find.projection(doc! { &self.fields.message: 1, dtf: 1, FAILURES_FIELD: 1 });
+        }
         if let Some(h) = hint {
             find = find.hint(mongodb::options::Hint::Name(h));
         }
