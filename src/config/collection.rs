@@ -46,6 +46,21 @@ pub const COLLECTION_KEYS: &[&str] = &[
     "SESSION_TIMEOUT",
 ];
 
+/// Detection keys a collection may set for itself (a Wazuh collection wants
+/// `DETECTION_PRESET: security` beside syslog collections on `ops`); the ones it does not
+/// set come from the top level.
+pub const DETECTION_KEYS: &[&str] = &[
+    "DETECTION_PRESET",
+    "CONTAMINATION",
+    "SCORE_THRESHOLD",
+    "COMBINE",
+    "SEVERITY_WEIGHT",
+    "DETECTORS",
+    "LOF_NEIGHBORS",
+    "LOF_METRIC",
+    "SEED",
+];
+
 /// Default `SESSION_TIMEOUT` (seconds).
 pub const DEFAULT_SESSION_TIMEOUT: f64 = 300.0;
 
@@ -68,6 +83,9 @@ pub struct CollectionSpec {
     pub entity: EntityParams,
     /// `SESSION_KEY` + `SESSION_TIMEOUT`; `None`: no session scores.
     pub session: Option<SessionSpec>,
+    /// The collection's own detection keys ([`DETECTION_KEYS`]) over the top-level ones;
+    /// `None`: the top-level model parameters.
+    pub model_params: Option<crate::model::ModelParams>,
 }
 
 /// Sessions of a collection (`SESSION_KEY`, `SESSION_TIMEOUT`).
@@ -92,15 +110,21 @@ impl CollectionSpec {
 }
 
 /// Parses the keys of `LOG_SOURCES.<collection>` (`key` is that path, for messages).
+/// `global` holds the top-level values of the [`DETECTION_KEYS`].
 pub(crate) fn parse(
     key: &str,
     map: &serde_json::Map<String, Value>,
+    global: &BTreeMap<String, Value>,
 ) -> Result<CollectionSpec, ConfigError> {
     for k in map.keys() {
-        if !COLLECTION_KEYS.contains(&k.as_str()) {
+        if !COLLECTION_KEYS.contains(&k.as_str()) && !DETECTION_KEYS.contains(&k.as_str()) {
             return Err(ConfigError::Invalid {
                 key: format!("{key}.{k}"),
-                expected: format!("one of {}", COLLECTION_KEYS.join(", ")),
+                expected: format!(
+                    "one of {}, {}",
+                    COLLECTION_KEYS.join(", "),
+                    DETECTION_KEYS.join(", ")
+                ),
                 got: format!("unknown key {k}"),
             });
         }
@@ -108,6 +132,16 @@ pub(crate) fn parse(
     let mut f = Fields::new(map.clone().into_iter().collect::<BTreeMap<_, _>>());
     let at = |e: ConfigError| prefixed(key, e);
     let mut spec = CollectionSpec::default();
+    if DETECTION_KEYS.iter().any(|k| map.contains_key(*k)) {
+        let mut merged = global.clone();
+        for k in DETECTION_KEYS {
+            if let Some(v) = map.get(*k) {
+                merged.insert(k.to_string(), v.clone());
+            }
+        }
+        let mut d = Fields::new(merged);
+        spec.model_params = Some(super::detection::model_params(&mut d).map_err(at)?);
+    }
     for (name, slot) in [
         ("MESSAGE_INDEX", &mut spec.message_field),
         ("DATETIME_INDEX", &mut spec.datetime_field),

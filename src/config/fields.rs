@@ -69,6 +69,11 @@ impl Fields {
         self.map.get(key).filter(|v| !v.is_null()).cloned()
     }
 
+    /// The raw value without marking the key as read (null counts as absent).
+    pub(crate) fn peek(&self, key: &str) -> Option<Value> {
+        self.map.get(key).filter(|v| !v.is_null()).cloned()
+    }
+
     /// Keys present in the file that nobody asked for.
     pub(crate) fn unused(&self) -> Vec<String> {
         self.map

@@ -361,6 +361,15 @@ impl ServiceConfig {
             .unwrap_or_else(|| DEFAULT.get_or_init(CollectionSpec::default))
     }
 
+    /// The model parameters of `collection` (its own detection keys over the top-level
+    /// ones).
+    pub fn model_params_of(&self, collection: &str) -> &ModelParams {
+        self.spec(collection)
+            .model_params
+            .as_ref()
+            .unwrap_or(&self.model_params)
+    }
+
     /// `MESSAGE_INDEX` of `collection` (its own, else the global one).
     pub fn message_field_of(&self, collection: &str) -> &str {
         self.spec(collection)
@@ -505,6 +514,10 @@ fn log_sources(f: &mut Fields) -> Result<Sources, ConfigError> {
     let legacy_hosts = f.raw("HOSTNAMES");
     let mut out = Vec::new();
     let mut specs = BTreeMap::new();
+    let detection_globals: BTreeMap<String, Value> = collection::DETECTION_KEYS
+        .iter()
+        .filter_map(|k| Some((k.to_string(), f.peek(k)?)))
+        .collect();
     match f.raw("LOG_SOURCES") {
         Some(Value::Object(map)) if !map.is_empty() => {
             for (coll, spec) in map {
@@ -515,7 +528,7 @@ fn log_sources(f: &mut Fields) -> Result<Sources, ConfigError> {
                 }
                 let hosts = match &spec {
                     Value::Object(m) => {
-                        let parsed = collection::parse(&key, m)?;
+                        let parsed = collection::parse(&key, m, &detection_globals)?;
                         if parsed != CollectionSpec::default() {
                             specs.insert(coll.clone(), Arc::new(parsed));
                         }

@@ -247,3 +247,104 @@ fn fleet_keys_have_safe_defaults_and_name_themselves() {
         err(&format!("{MINIMAL}SCORING_MAX_ATTEMPTS: 0\n")).starts_with("SCORING_MAX_ATTEMPTS:")
     );
 }
+
+#[test]
+fn per_collection_keys() {
+    let yaml = r#"
+MG_DB: logs
+CONTAMINATION: 0.01
+LOG_SOURCES:
+  syslog:
+    HOSTNAMES: [a]
+  wazuh_alerts:
+    HOSTNAMES: [web-1]
+    HOSTNAME_INDEX: agent.name
+    DATETIME_INDEX: indexed_at
+    PROFILE: wazuh
+    ENTITY_INDEX: user
+    MIN_ENTITY_EVENTS: 20
+    IGNORE_USERS: [backup]
+    IGNORE_FILES: ["/tmp/*"]
+    ABUSE_FILES: /etc/shadow
+    DETECTION_PRESET: security
+  events:
+    HOSTNAMES: [x]
+    PROFILE: json
+    FIELDS:
+      user: actor.login
+      host: [device.name, hostname]
+    SESSION_KEY: { FIELD: session.id }
+    SESSION_TIMEOUT: 60
+  hdfs:
+    HOSTNAMES: [dn1]
+    SESSION_KEY: "blk_-?\\d+"
+"#;
+    let c = ServiceConfig::from_yaml_str(yaml).expect("valid");
+    assert!(
+        !c.collections.contains_key("syslog"),
+        "defaults are not stored"
+    );
+    assert_eq!(c.hostname_field_of("syslog"), "hostname");
+    assert_eq!(c.hostname_field_of("wazuh_alerts"), "agent.name");
+    assert_eq!(c.datetime_field_of("wazuh_alerts"), "indexed_at");
+    assert_eq!(c.message_field_of("wazuh_alerts"), "message");
+    let w = c.spec("wazuh_alerts");
+    assert_eq!(w.profile, Some(crate::profile::ProfileKind::Wazuh));
+    assert!(w.per_entity());
+    assert_eq!(w.entity.min_events, 20);
+    assert_eq!(w.entity.controls.ignore_users, vec!["backup".to_string()]);
+    assert_eq!(
+        w.entity.controls.abuse_files,
+        vec!["/etc/shadow".to_string()]
+    );
+    let p = c.model_params_of("wazuh_alerts");
+    assert_eq!(p.ensemble.contamination, 0.01, "top-level key kept");
+    assert_ne!(p, &c.model_params, "own preset");
+    assert_eq!(c.model_params_of("syslog"), &c.model_params);
+    let e = c.spec("events");
+    assert_eq!(
+        e.profile_options.aliases.user,
+        vec!["actor.login".to_string()]
+    );
+    assert_eq!(
+        e.profile_options.host_paths,
+        Some(vec!["device.name".to_string(), "hostname".to_string()])
+    );
+    let s = e.session.as_ref().expect("session");
+    assert_eq!(s.key, crate::session::KeySpec::Field("session.id".into()));
+    assert_eq!(s.timeout, Duration::from_secs(60));
+    let h = c.spec("hdfs").session.as_ref().expect("session");
+    assert_eq!(h.key, crate::session::KeySpec::Regex(r"blk_-?\d+".into()));
+    assert_eq!(h.timeout, Duration::from_secs(300));
+}
+
+#[test]
+fn per_collection_errors_name_the_key() {
+    let base = "MG_DB: logs\nLOG_SOURCES:\n  c:\n    HOSTNAMES: [a]\n";
+    for (extra, key) in [
+        ("    PROFILE: nope\n", "LOG_SOURCES.c.PROFILE"),
+        ("    PROFILE: audit\n", "LOG_SOURCES.c.PROFILE"),
+        ("    ENTITY_INDEX: user\n", "LOG_SOURCES.c.ENTITY_INDEX"),
+        (
+            "    PROFILE: json\n    ENTITY_INDEX: team\n",
+            "LOG_SOURCES.c.ENTITY_INDEX",
+        ),
+        ("    FIELDS: {nope: a}\n", "LOG_SOURCES.c.FIELDS.nope"),
+        ("    SESSION_KEY: \"blk_(\"\n", "LOG_SOURCES.c.SESSION_KEY"),
+        (
+            "    SESSION_KEY: {FIELD: _id}\n",
+            "LOG_SOURCES.c.SESSION_KEY.FIELD",
+        ),
+        ("    SESSION_TIMEOUT: -1\n", "LOG_SOURCES.c.SESSION_TIMEOUT"),
+        ("    HOSTNAME_INDEX: $x\n", "LOG_SOURCES.c.HOSTNAME_INDEX"),
+        ("    CONTAMINATION: 0.9\n", "LOG_SOURCES.c.CONTAMINATION"),
+        (
+            "    MIN_ENTITY_EVENTS: 0\n",
+            "LOG_SOURCES.c.MIN_ENTITY_EVENTS",
+        ),
+        ("    HOSTNMES: [a]\n", "LOG_SOURCES.c.HOSTNMES"),
+    ] {
+        let e = err(&format!("{base}{extra}"));
+        assert!(e.starts_with(key), "{extra:?}: {e}");
+    }
+}

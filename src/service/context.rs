@@ -14,7 +14,7 @@ use super::metrics::WorkerState;
 use super::state::StateStore;
 use super::stats::{WorkerReport, WorkerStats};
 use crate::config::{LogSource, ServiceConfig};
-use crate::model::Model;
+use crate::model::HostModel;
 use crate::sink::mongo::{MongoVerdicts, UpdateStmt};
 use crate::source::mongo::{LogFields, MongoLogs};
 
@@ -43,6 +43,10 @@ pub(crate) struct WorkerCtx {
     pub fleet_events: super::fleet_events::FleetEvents,
     /// The threat layer's engine (`THREAT_RULES`), once fitted.
     pub threat: std::sync::Mutex<Option<super::threat::SharedEngine>>,
+    /// The collection's structured `PROFILE`, if any (built once).
+    pub profile: Option<crate::profile::Profile>,
+    /// What the profile counted: missing, invalid and unknown fields, since the last report.
+    pub profile_stats: std::sync::Mutex<crate::profile::ProfileStats>,
 }
 
 /// The fields of the config that the Mongo source reads.
@@ -68,7 +72,13 @@ impl WorkerCtx {
         wstate: Arc<WorkerState>,
     ) -> Self {
         let db = client.database(&config.db);
+        let spec = config.spec(&source.collection);
+        let profile = spec
+            .profile
+            .map(|k| crate::profile::Profile::new(k, spec.profile_options.clone()));
         Self {
+            profile,
+            profile_stats: std::sync::Mutex::new(Default::default()),
             logs: MongoLogs::new(
                 &db,
                 &source.collection,
@@ -82,7 +92,6 @@ impl WorkerCtx {
                 &source.collection,
                 &source.hostname,
                 config.hostname_field_of(&source.collection),
-                config.message_field_of(&source.collection),
             ),
             fleet_events: super::fleet_events::FleetEvents::new(
                 &db,
@@ -104,7 +113,7 @@ impl WorkerCtx {
         }
     }
 
-    pub(crate) fn current_model(&self) -> Option<Arc<Model>> {
+    pub(crate) fn current_model(&self) -> Option<Arc<HostModel>> {
         self.wstate.model()
     }
 
@@ -129,7 +138,7 @@ impl WorkerCtx {
         }
     }
 
-    pub(crate) fn set_model(&self, m: Arc<Model>) {
+    pub(crate) fn set_model(&self, m: Arc<HostModel>) {
         match self.wstate.model.write() {
             Ok(mut g) => *g = Some(m),
             Err(poisoned) => *poisoned.into_inner() = Some(m),
@@ -156,7 +165,7 @@ impl WorkerCtx {
 
     /// Applies this host's recorded feedback to a model it is about to use. A failure is
     /// logged, not fatal: the model scores without it until the next sweep re-reads it.
-    pub(crate) async fn apply_feedback(&self, model: &Model) {
+    pub(crate) async fn apply_feedback(&self, model: &HostModel) {
         match self.feedback.apply_all(model).await {
             Ok(0) => {}
             Ok(n) => {
@@ -187,8 +196,22 @@ impl WorkerCtx {
     }
 
     /// Picks up feedback marks on this host's documents (each sweep).
-    pub(crate) async fn harvest_feedback(&self, model: &Model) -> Result<(), StoreError> {
-        let n = self.feedback.harvest(model).await?;
+    pub(crate) async fn harvest_feedback(&self, model: &HostModel) -> Result<(), StoreError> {
+        let shape = self.shape();
+        let n = self
+            .feedback
+            .harvest(model, |d| match shape.profile {
+                Some(p) => {
+                    let mut stats = crate::profile::ProfileStats::default();
+                    let evs = super::doc::events_of(d, p, shape.host, None, &mut stats).ok()?;
+                    evs.into_iter().next().map(|e| e.message)
+                }
+                None => match super::doc::get_path(d, shape.message) {
+                    Some(mongodb::bson::Bson::String(s)) => Some(s.clone()),
+                    _ => None,
+                },
+            })
+            .await?;
         if n > 0 {
             self.stats_mut(|s| s.feedback_applied += n as u64);
         }
@@ -200,10 +223,40 @@ impl WorkerCtx {
         &self,
         docs: Vec<mongodb::bson::Document>,
     ) -> Vec<super::doc::Prepared> {
-        let cfg = &self.config;
-        docs.iter()
-            .filter_map(|d| super::doc::prepare(d, &cfg.message_field, &cfg.datetime_field))
-            .collect()
+        let shape = self.shape();
+        let mut stats = crate::profile::ProfileStats::default();
+        let out = docs
+            .iter()
+            .filter_map(|d| super::doc::prepare(d, &shape, &mut stats))
+            .collect();
+        if self.profile.is_some() {
+            self.add_profile_stats(stats);
+        }
+        out
+    }
+
+    /// How this worker reads its documents.
+    pub(crate) fn shape(&self) -> super::doc::Shape<'_> {
+        let c = &self.source.collection;
+        super::doc::Shape {
+            message: self.config.message_field_of(c),
+            datetime: self.config.datetime_field_of(c),
+            profile: self.profile.as_ref(),
+            host: &self.source.hostname,
+        }
+    }
+
+    /// Adds a read's profile counts; every 10,000 events the fields the profile missed or
+    /// did not know are logged (with counts) and the counts start again, so a collection
+    /// whose documents lack the user field says so without a log line per document.
+    pub(crate) fn add_profile_stats(&self, stats: crate::profile::ProfileStats) {
+        let mut g = self.profile_stats.lock().unwrap_or_else(|p| p.into_inner());
+        g.merge(stats, 0);
+        if g.events >= 10_000 {
+            let done = std::mem::take(&mut *g);
+            drop(g);
+            log_profile_stats(&self.key, &done);
+        }
     }
 
     /// Commits one batch of verdicts, in the order that makes a crash harmless: the
@@ -212,7 +265,7 @@ impl WorkerCtx {
     /// the batch's counters.
     pub(crate) async fn commit(
         &self,
-        model: &Model,
+        model: &HostModel,
         v: super::verdict::Verdicts,
         resume: &crate::source::mongo::Resume,
         batches: u64,
@@ -295,6 +348,27 @@ impl WorkerCtx {
             Some(())
         }
     }
+}
+
+/// Logs what a profile counted: events, and the missing / invalid / unknown fields.
+pub(crate) fn log_profile_stats(key: &str, s: &crate::profile::ProfileStats) {
+    let top = |m: &std::collections::BTreeMap<String, u64>| {
+        let mut v: Vec<_> = m.iter().collect();
+        v.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+        v.iter()
+            .take(8)
+            .map(|(k, n)| format!("{k} ({n})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    tracing::info!(
+        source = %key,
+        events = s.events,
+        missing = %top(&s.missing),
+        invalid = %top(&s.invalid),
+        unknown = %top(&s.unknown),
+        "profile fields: missing, invalid and unknown ones with their counts"
+    );
 }
 
 /// Retries `op` with backoff until it succeeds; `None` when stopping (or the lease is lost).

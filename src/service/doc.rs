@@ -7,6 +7,8 @@
 use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document};
 
+use crate::profile::{Event, Profile, ProfileStats};
+
 use crate::source::bson_fields::{self, DateProblem};
 pub use crate::source::bson_fields::{get_path, truncate_message, MAX_MESSAGE_BYTES};
 
@@ -26,6 +28,9 @@ pub enum SkipReason {
     /// The engine failed on this message `SCORING_MAX_ATTEMPTS` times (a bug in lad; the
     /// reason is kept in `lad_scoring_error`).
     ScoringFailed,
+    /// The collection's `PROFILE` found no event in the document (the profile's reason is
+    /// kept in `lad_skip_detail`).
+    NotAnEvent,
 }
 
 impl SkipReason {
@@ -38,6 +43,7 @@ impl SkipReason {
             Self::DatetimeNotDate => "datetime not a date",
             Self::DatetimeUnparseable => "datetime unparseable",
             Self::ScoringFailed => "scoring failed",
+            Self::NotAnEvent => "not an event of the profile",
         }
     }
 
@@ -50,6 +56,7 @@ impl SkipReason {
             Self::DatetimeNotDate => "datetime_not_date",
             Self::DatetimeUnparseable => "datetime_unparseable",
             Self::ScoringFailed => "scoring_failed",
+            Self::NotAnEvent => "not_an_event",
         }
     }
 }
@@ -65,6 +72,10 @@ pub enum Action {
         truncated: bool,
         /// The document's time (`DATETIME_INDEX`).
         at: DateTime<Utc>,
+        /// With a structured `PROFILE`: the document's events (usually one; an osquery
+        /// snapshot gives one per row), scored with their fields; `text` is the first
+        /// one's message. Empty for a syslog collection.
+        events: Vec<Event>,
     },
     /// Mark it with `lad_skipped`.
     Skip(SkipReason),
@@ -81,6 +92,62 @@ pub struct Prepared {
     pub action: Action,
     /// Failed scoring attempts so far (`lad_scoring_failures`; 0 for a new document).
     pub failures: u32,
+    /// Why a skipped document was skipped, in the profile's words (`lad_skip_detail`).
+    pub detail: Option<String>,
+}
+
+/// How a worker reads its documents: the configured fields, and the structured profile of
+/// the collection, if any.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape<'a> {
+    /// `MESSAGE_INDEX` (syslog collections).
+    pub message: &'a str,
+    /// `DATETIME_INDEX`.
+    pub datetime: &'a str,
+    /// The collection's `PROFILE`: the whole document is mapped to events.
+    pub profile: Option<&'a Profile>,
+    /// The worker's host, for events whose profile finds none.
+    pub host: &'a str,
+}
+
+impl<'a> Shape<'a> {
+    /// A syslog collection's shape (one message string per document).
+    pub fn text(message: &'a str, datetime: &'a str) -> Self {
+        Self {
+            message,
+            datetime,
+            profile: None,
+            host: "",
+        }
+    }
+}
+
+/// The events of a document under `profile`: lad's own fields left out, the time and host
+/// filled in from `at` and `host` where the profile finds none. The error is the
+/// profile's reason; no event at all (an empty snapshot) is an error too.
+pub fn events_of(
+    doc: &Document,
+    profile: &Profile,
+    host: &str,
+    at: Option<DateTime<Utc>>,
+    stats: &mut ProfileStats,
+) -> Result<Vec<Event>, String> {
+    let value = bson_fields::to_json(doc, "lad_");
+    let mut events = profile.events_from_value(value, stats)?;
+    if events.is_empty() {
+        return Err("no rows in the document".into());
+    }
+    for e in &mut events {
+        if e.timestamp.is_none() {
+            e.timestamp = at;
+        }
+        if e.host.is_none() && !host.is_empty() {
+            e.host = Some(host.to_string());
+        }
+        let (m, _) = truncate_message(std::mem::take(&mut e.message), MAX_MESSAGE_BYTES);
+        e.message = m;
+    }
+    Ok(events)
 }
 
 impl From<DateProblem> for SkipReason {
@@ -99,15 +166,46 @@ pub fn parse_datetime(v: Option<&Bson>) -> Result<DateTime<Utc>, SkipReason> {
 }
 
 /// Decides what to do with `doc`. Returns `None` only for a document without `_id`, which a
-/// server never returns.
-pub fn prepare(doc: &Document, message_field: &str, datetime_field: &str) -> Option<Prepared> {
+/// server never returns. A structured profile's missing and unknown fields are counted
+/// into `stats`.
+pub fn prepare(doc: &Document, shape: &Shape<'_>, stats: &mut ProfileStats) -> Option<Prepared> {
     let id = doc.get("_id")?.clone();
-    let dt = get_path(doc, datetime_field);
+    let dt = get_path(doc, shape.datetime);
     let resume_dt = match dt {
         Some(Bson::DateTime(d)) => Some(*d),
         _ => None,
     };
-    let action = match get_path(doc, message_field) {
+    let failures = match doc.get(crate::source::mongo::FAILURES_FIELD) {
+        Some(Bson::Int32(n)) => u32::try_from(*n).unwrap_or(0),
+        Some(Bson::Int64(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
+        _ => 0,
+    };
+    let mut out = Prepared {
+        id,
+        resume_dt,
+        action: Action::Skip(SkipReason::NotAnEvent),
+        failures,
+        detail: None,
+    };
+    if let Some(profile) = shape.profile {
+        out.action = match parse_datetime(dt) {
+            Err(reason) => Action::Skip(reason),
+            Ok(at) => match events_of(doc, profile, shape.host, Some(at), stats) {
+                Ok(events) => Action::Score {
+                    text: events[0].message.clone(),
+                    truncated: false,
+                    at,
+                    events,
+                },
+                Err(why) => {
+                    out.detail = Some(why);
+                    Action::Skip(SkipReason::NotAnEvent)
+                }
+            },
+        };
+        return Some(out);
+    }
+    out.action = match get_path(doc, shape.message) {
         None | Some(Bson::Null) | Some(Bson::Undefined) => Action::Skip(SkipReason::MessageMissing),
         Some(Bson::String(s)) => match parse_datetime(dt) {
             Err(reason) => Action::Skip(reason),
@@ -117,22 +215,13 @@ pub fn prepare(doc: &Document, message_field: &str, datetime_field: &str) -> Opt
                     text,
                     truncated,
                     at,
+                    events: Vec::new(),
                 }
             }
         },
         Some(_) => Action::Skip(SkipReason::MessageNotString),
     };
-    let failures = match doc.get(crate::source::mongo::FAILURES_FIELD) {
-        Some(Bson::Int32(n)) => u32::try_from(*n).unwrap_or(0),
-        Some(Bson::Int64(n)) => u32::try_from(*n).unwrap_or(u32::MAX),
-        _ => 0,
-    };
-    Some(Prepared {
-        id,
-        resume_dt,
-        action,
-        failures,
-    })
+    Some(out)
 }
 
 #[cfg(test)]
@@ -144,8 +233,12 @@ mod tests {
         mongodb::bson::DateTime::from_millis(1_700_000_000_000)
     }
 
+    fn text_shape() -> Shape<'static> {
+        Shape::text("message", "received_at")
+    }
+
     fn action(d: Document) -> Action {
-        prepare(&d, "message", "received_at")
+        prepare(&d, &text_shape(), &mut ProfileStats::default())
             .expect("has _id")
             .action
     }
@@ -181,15 +274,20 @@ mod tests {
             action(doc! {"_id": 1, "message": "x", "received_at": 17}),
             Action::Skip(SkipReason::DatetimeNotDate)
         );
-        assert!(prepare(&doc! {"message": "x"}, "message", "received_at").is_none());
+        assert!(prepare(
+            &doc! {"message": "x"},
+            &text_shape(),
+            &mut ProfileStats::default()
+        )
+        .is_none());
     }
 
     #[test]
     fn scores_good_documents() {
         let p = prepare(
             &doc! {"_id": 1, "message": "", "received_at": now()},
-            "message",
-            "received_at",
+            &text_shape(),
+            &mut ProfileStats::default(),
         )
         .expect("has _id");
         assert_eq!(p.resume_dt, Some(now()));
@@ -199,12 +297,13 @@ mod tests {
                 text: String::new(),
                 truncated: false,
                 at: DateTime::<Utc>::from_timestamp_millis(1_700_000_000_000).expect("time"),
+                events: Vec::new(),
             }
         );
         let p = prepare(
             &doc! {"_id": 2, "log": {"msg": "hi"}, "ts": "2024-01-02T03:04:05+02:00"},
-            "log.msg",
-            "ts",
+            &Shape::text("log.msg", "ts"),
+            &mut ProfileStats::default(),
         )
         .expect("has _id");
         assert_eq!(p.resume_dt, None);
@@ -216,6 +315,7 @@ mod tests {
                 at: DateTime::parse_from_rfc3339("2024-01-02T01:04:05Z")
                     .expect("time")
                     .with_timezone(&Utc),
+                events: Vec::new(),
             }
         );
     }
@@ -236,5 +336,68 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn structured_documents_become_events() {
+        use crate::profile::{ProfileKind, ProfileOptions};
+        let wazuh = Profile::new(ProfileKind::Wazuh, ProfileOptions::default());
+        let shape = Shape {
+            message: "message",
+            datetime: "received_at",
+            profile: Some(&wazuh),
+            host: "web-1",
+        };
+        let d = doc! {
+            "_id": mongodb::bson::oid::ObjectId::new(),
+            "received_at": now(),
+            "rule": {"id": "550", "level": 7, "description": "Integrity checksum changed."},
+            "syscheck": {"path": "/etc/passwd", "event": "modified",
+                         "audit": {"effective_user": {"name": "alice"}}},
+            "lad_reason": {"why": "not a feature"},
+            "is_anomaly": 1,
+        };
+        let mut stats = ProfileStats::default();
+        let p = prepare(&d, &shape, &mut stats).expect("has _id");
+        let Action::Score {
+            text, events, at, ..
+        } = p.action
+        else {
+            panic!("{:?}", p.action);
+        };
+        assert_eq!(text, "Integrity checksum changed.");
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!(e.user.as_deref(), Some("alice"));
+        assert_eq!(
+            e.host.as_deref(),
+            Some("web-1"),
+            "the worker's host fills in"
+        );
+        assert_eq!(e.timestamp, Some(at), "the document time fills in");
+        assert!(
+            !stats
+                .unknown
+                .keys()
+                .any(|k| k.starts_with("lad_") || k == "is_anomaly"),
+            "lad's own fields are not input: {:?}",
+            stats.unknown
+        );
+
+        let osq = Profile::new(ProfileKind::Osquery, ProfileOptions::default());
+        let shape = Shape {
+            profile: Some(&osq),
+            ..shape
+        };
+        for bad in [
+            doc! {"_id": 1, "received_at": now(), "name": "q", "snapshot": "x"},
+            doc! {"_id": 2, "received_at": now(), "name": "q", "snapshot": []},
+        ] {
+            let p = prepare(&bad, &shape, &mut stats).expect("has _id");
+            assert_eq!(p.action, Action::Skip(SkipReason::NotAnEvent), "{bad:?}");
+            assert!(p.detail.is_some(), "{bad:?}");
+        }
+        let p = prepare(&doc! {"_id": 3, "name": "q"}, &shape, &mut stats).expect("id");
+        assert_eq!(p.action, Action::Skip(SkipReason::DatetimeMissing));
     }
 }

@@ -11,7 +11,7 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::{Collection, Database};
 
 use crate::model::feedback::{FeedbackEntry, Verdict};
-use crate::model::Model;
+use crate::model::HostModel;
 
 /// The field users set on a log document.
 pub const MARK_FIELD: &str = "lad_feedback";
@@ -28,7 +28,6 @@ pub struct FeedbackStore {
     collection: String,
     hostname: String,
     hostname_field: String,
-    message_field: String,
 }
 
 /// A recorded piece of feedback as `lad feedback list --config` shows it.
@@ -46,7 +45,6 @@ impl FeedbackStore {
         collection: &str,
         hostname: &str,
         hostname_field: &str,
-        message_field: &str,
     ) -> Self {
         Self {
             feedback: db.collection(feedback_collection),
@@ -54,7 +52,6 @@ impl FeedbackStore {
             collection: collection.to_string(),
             hostname: hostname.to_string(),
             hostname_field: hostname_field.to_string(),
-            message_field: message_field.to_string(),
         }
     }
 
@@ -71,7 +68,7 @@ impl FeedbackStore {
     }
 
     /// Applies this host's recorded feedback to `model` (replacing what it had).
-    pub async fn apply_all(&self, model: &Model) -> Result<usize, mongodb::error::Error> {
+    pub async fn apply_all(&self, model: &HostModel) -> Result<usize, mongodb::error::Error> {
         let entries = self.load().await?;
         model.set_feedback(&entries);
         Ok(entries.len())
@@ -79,7 +76,13 @@ impl FeedbackStore {
 
     /// Picks up new marks on this host's documents: records each, applies it to `model`,
     /// and flags the document as picked up. Returns how many were picked up.
-    pub async fn harvest(&self, model: &Model) -> Result<usize, mongodb::error::Error> {
+    /// `message_of` gives a document's message as the model sees it (the message field, or
+    /// a structured profile's event message).
+    pub async fn harvest(
+        &self,
+        model: &HostModel,
+        message_of: impl Fn(&Document) -> Option<String>,
+    ) -> Result<usize, mongodb::error::Error> {
         let marked: Vec<Document> = self
             .logs
             .find(doc! {
@@ -100,7 +103,7 @@ impl FeedbackStore {
                 .get_str(MARK_FIELD)
                 .ok()
                 .and_then(|v| v.parse::<Verdict>().ok());
-            let message = d.get_str(&self.message_field).ok();
+            let message = message_of(d);
             let (Some(verdict), Some(message)) = (verdict, message) else {
                 // Not a verdict, or no message to learn from: say so on the document.
                 self.logs
@@ -112,7 +115,7 @@ impl FeedbackStore {
                 continue;
             };
             let entry = FeedbackEntry {
-                message: message.to_string(),
+                message,
                 verdict,
                 at: Utc::now(),
                 id: Some(id_text(&id)),

@@ -18,7 +18,7 @@ use prometheus_client::registry::Registry;
 
 use super::stats::WorkerStats;
 use crate::config::LogSource;
-use crate::model::Model;
+use crate::model::HostModel;
 
 /// Upper bounds (seconds) of the batch latency histogram buckets.
 const LATENCY_BUCKETS: [f64; 12] = [
@@ -30,7 +30,7 @@ const LATENCY_BUCKETS: [f64; 12] = [
 pub(crate) struct WorkerState {
     pub source: LogSource,
     /// The model in use; a retrain swaps it between two batches.
-    pub model: RwLock<Option<Arc<Model>>>,
+    pub model: RwLock<Option<Arc<HostModel>>>,
     pub stats: Mutex<WorkerStats>,
     /// Error of the last failed database operation, cleared by the next successful batch
     /// (or empty poll). Already scrubbed of passwords.
@@ -67,7 +67,7 @@ impl WorkerState {
         }
     }
 
-    pub(crate) fn model(&self) -> Option<Arc<Model>> {
+    pub(crate) fn model(&self) -> Option<Arc<HostModel>> {
         match self.model.read() {
             Ok(g) => g.clone(),
             Err(poisoned) => poisoned.into_inner().clone(),
@@ -201,7 +201,11 @@ fn labels(s: &LogSource) -> Vec<(&'static str, String)> {
 }
 
 /// One worker as seen at scrape time: labels, counters, model.
-type Snapshot = (Vec<(&'static str, String)>, WorkerStats, Option<Arc<Model>>);
+type Snapshot = (
+    Vec<(&'static str, String)>,
+    WorkerStats,
+    Option<Arc<HostModel>>,
+);
 
 impl Collector for Workers {
     fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
@@ -344,7 +348,7 @@ impl Collector for Workers {
             }
         }
         let now = Utc::now();
-        type GetF = fn(&Model, chrono::DateTime<Utc>) -> f64;
+        type GetF = fn(&HostModel, chrono::DateTime<Utc>) -> f64;
         let gauges: [(&str, &str, GetF); 2] = [
             (
                 "lad_model_age_seconds",

@@ -190,7 +190,7 @@ pub async fn report_data(
             let is_anomaly = d
                 .get("is_anomaly")
                 .and_then(as_flag)
-                .unwrap_or(score >= cfg.model_params.threshold());
+                .unwrap_or(score >= cfg.model_params_of(&src.collection).threshold());
             let time = match get_path(&d, datetime_field) {
                 Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
                 _ => None,

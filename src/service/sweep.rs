@@ -15,14 +15,14 @@ use chrono::Utc;
 use super::context::WorkerCtx;
 use super::error::StoreError;
 use super::verdict::{verdicts, SweepKind};
-use crate::model::Model;
+use crate::model::HostModel;
 use crate::source::mongo::Resume;
 
 /// One sweep query and its write-back; the number of documents found.
 pub(crate) async fn sweep_once(
     ctx: &WorkerCtx,
     resume: &Resume,
-    model: &Arc<Model>,
+    model: &Arc<HostModel>,
 ) -> Result<usize, StoreError> {
     let cfg = &ctx.config;
     let t0 = Instant::now();

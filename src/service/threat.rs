@@ -78,6 +78,24 @@ pub(crate) async fn fit_engine(ctx: &WorkerCtx) -> Option<SharedEngine> {
         }
     };
     let host = ctx.source.hostname.clone();
+    // A structured collection's documents are read whole; the threat layer sees their
+    // events' messages.
+    let mut read = read;
+    if let Some(profile) = &ctx.profile {
+        let mut stats = crate::profile::ProfileStats::default();
+        let (messages, times) = read
+            .documents
+            .iter()
+            .zip(&read.times)
+            .filter_map(|(d, t)| {
+                let evs = super::doc::events_of(d, profile, &host, *t, &mut stats).ok()?;
+                Some((evs.into_iter().next()?.message, *t))
+            })
+            .unzip();
+        read.messages = messages;
+        read.times = times;
+        read.documents = Vec::new();
+    }
     let fitted = tokio::task::spawn_blocking(move || {
         // The read is newest first.
         let events: Vec<_> = read

@@ -16,7 +16,9 @@ use chrono::{DateTime, Utc};
 use super::backoff::{Backoff, Shutdown};
 use super::context::WorkerCtx;
 use crate::config::RetrainSchedule;
-use crate::model::{Model, ModelParams};
+use crate::model::entity::EntityParams;
+use crate::model::{HostModel, ModelParams};
+use crate::profile::Event;
 
 /// Without a usable schedule history, a saved model younger than this is reused.
 const FALLBACK_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
@@ -34,13 +36,15 @@ pub fn is_fresh(trained_at: DateTime<Utc>, schedule: &RetrainSchedule, now: Date
 }
 
 /// The model saved under the worker's directory, if it loads and is still fresh.
-pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<Model> {
+pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<HostModel> {
     let dir = ctx.config.model_dir(&ctx.source);
     if !dir.exists() {
         return None;
     }
     let d = dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || Model::load_with_report(&d)).await;
+    let entity = entity_params(ctx);
+    let per_entity = entity.is_some();
+    let loaded = tokio::task::spawn_blocking(move || HostModel::load(&d, per_entity)).await;
     let model = match loaded {
         Ok(Ok((m, report))) => {
             for (gen, e) in &report.skipped {
@@ -57,8 +61,12 @@ pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<Model> {
             return None;
         }
     };
-    if model.info().params != ctx.config.model_params {
+    if &model.info().params != ctx.config.model_params_of(&ctx.source.collection) {
         tracing::info!(source = %ctx.key, "saved model was trained with other parameters (LOF_*, SCORE_THRESHOLD, SEED); training a new one");
+        return None;
+    }
+    if model.entities().map(|e| e.params()) != entity.as_ref() {
+        tracing::info!(source = %ctx.key, "saved model was trained with other entity settings (ENTITY_INDEX, MIN_ENTITY_EVENTS, IGNORE_*, ABUSE_FILES); training a new one");
         return None;
     }
     let now = Utc::now();
@@ -71,21 +79,78 @@ pub(crate) async fn load_fresh(ctx: &WorkerCtx) -> Option<Model> {
     }
 }
 
+/// The entity settings of the worker's collection, when its models are per entity.
+fn entity_params(ctx: &WorkerCtx) -> Option<EntityParams> {
+    let spec = ctx.config.spec(&ctx.source.collection);
+    spec.per_entity().then(|| spec.entity.clone())
+}
+
+/// What a model is fitted on.
+pub(crate) enum TrainingData {
+    /// Message strings (syslog collections).
+    Messages(Vec<String>),
+    /// Events of a structured profile, with the entity settings when per entity.
+    Events(Vec<Event>, Option<EntityParams>),
+}
+
+impl TrainingData {
+    fn len(&self) -> usize {
+        match self {
+            Self::Messages(m) => m.len(),
+            Self::Events(e, _) => e.len(),
+        }
+    }
+
+    fn fit(&self, params: &ModelParams) -> Result<HostModel, crate::model::ModelError> {
+        match self {
+            Self::Messages(messages) => {
+                let refs: Vec<&str> = messages.iter().map(String::as_str).collect();
+                crate::model::Model::fit(&refs, params).map(HostModel::from)
+            }
+            Self::Events(events, entity) => HostModel::fit_events(events, params, entity.as_ref()),
+        }
+    }
+}
+
+/// The training read as training data: messages as they are, or a structured collection's
+/// documents mapped to events (oldest first, as the engine's online memory saw them).
+pub(crate) fn training_data(
+    ctx: &WorkerCtx,
+    read: crate::source::mongo::TrainingRead,
+) -> TrainingData {
+    let Some(profile) = &ctx.profile else {
+        return TrainingData::Messages(read.messages);
+    };
+    let mut stats = crate::profile::ProfileStats::default();
+    let mut events = Vec::with_capacity(read.documents.len());
+    let mut rejected = 0u64;
+    for (d, t) in read.documents.iter().zip(&read.times).rev() {
+        match super::doc::events_of(d, profile, &ctx.source.hostname, *t, &mut stats) {
+            Ok(evs) => events.extend(evs),
+            Err(_) => rejected += 1,
+        }
+    }
+    if rejected > 0 {
+        tracing::warn!(source = %ctx.key, rejected, "training documents that are no event of PROFILE {}; they are left out", profile.kind());
+    }
+    super::context::log_profile_stats(&ctx.key, &stats);
+    TrainingData::Events(events, entity_params(ctx))
+}
+
 /// Fits on a dedicated thread and saves the model; panics inside the engine become errors.
 async fn fit_and_save(
-    messages: Vec<String>,
+    data: TrainingData,
     params: ModelParams,
     dir: &Path,
     key: &str,
-) -> Result<Model, String> {
+) -> Result<HostModel, String> {
     let (tx, rx) = tokio::sync::oneshot::channel();
     let dir = dir.to_path_buf();
     let key_owned = key.to_string();
     std::thread::Builder::new()
         .name("lad-train".into())
         .spawn(move || {
-            let refs: Vec<&str> = messages.iter().map(String::as_str).collect();
-            let result = Model::fit(&refs, &params).map_err(|e| e.to_string());
+            let result = data.fit(&params).map_err(|e| e.to_string());
             if let Ok(m) = &result {
                 if let Err(e) = m.save(&dir) {
                     tracing::error!(source = %key_owned, dir = %dir.display(), "cannot save model ({e}); it is used but will be retrained after a restart");
@@ -105,7 +170,7 @@ async fn fit_and_save(
 /// The CPU permit is taken *before* the training messages are read and held until the fit
 /// ends, so a midnight retrain of a whole fleet holds at most one host's messages per CPU
 /// in memory (each read capped at `TRAIN_MAX_BYTES`), not every host's at once.
-pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Arc<Model>> {
+pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Arc<HostModel>> {
     let cfg = &ctx.config;
     let mut backoff = Backoff::default();
     let retry = cfg.train_retry_interval;
@@ -138,8 +203,9 @@ pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Ar
             }
         };
         backoff.reset();
-        let messages = read.messages;
-        if read.hit_byte_cap {
+        let hit_byte_cap = read.hit_byte_cap;
+        let messages = training_data(ctx, read);
+        if hit_byte_cap {
             tracing::info!(source = %ctx.key, messages = messages.len(), "training read stopped at TRAIN_MAX_BYTES = {}", cfg.train_max_bytes);
         }
         if (messages.len() as u64) < cfg.min_train_entries {
@@ -160,11 +226,19 @@ pub(crate) async fn train(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Ar
         let t0 = Instant::now();
         tracing::info!(source = %ctx.key, messages = n, "training");
         let dir = cfg.model_dir(&ctx.source);
-        let result = fit_and_save(messages, cfg.model_params.clone(), &dir, &ctx.key).await;
+        let params = cfg.model_params_of(&ctx.source.collection).clone();
+        let result = fit_and_save(messages, params, &dir, &ctx.key).await;
         drop(permit);
         match result {
             Ok(model) => {
-                tracing::info!(source = %ctx.key, version = model.version(), messages = n, secs = t0.elapsed().as_secs_f64(), "model trained");
+                match model.entities() {
+                    Some(e) => {
+                        tracing::info!(source = %ctx.key, version = model.version(), messages = n, entity_models = e.entities().count(), secs = t0.elapsed().as_secs_f64(), "model trained (host model plus one per entity with MIN_ENTITY_EVENTS events)")
+                    }
+                    None => {
+                        tracing::info!(source = %ctx.key, version = model.version(), messages = n, secs = t0.elapsed().as_secs_f64(), "model trained")
+                    }
+                }
                 ctx.stats_mut(|s| s.trainings += 1);
                 return Some(Arc::new(model));
             }

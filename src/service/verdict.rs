@@ -15,10 +15,29 @@ use mongodb::bson::{doc, Document};
 use super::doc::{Action, Prepared, SkipReason};
 use super::stats::WorkerStats;
 use crate::config::ServiceConfig;
-use crate::model::{Model, Reason, Score};
+use crate::model::{HostModel, Reason, Score};
 use crate::sink::mongo::UpdateStmt;
 use crate::source::mongo::FAILURES_FIELD;
 use crate::threat::triage::{triage, Triage};
+
+/// Field with a profile's reason for skipping a document.
+pub const SKIP_DETAIL_FIELD: &str = "lad_skip_detail";
+
+/// One message to score: its text, a structured document's events, whether it is newer
+/// than the model (then remembered), and its time.
+struct Item {
+    text: String,
+    events: Vec<crate::profile::Event>,
+    new: bool,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => s[..i].to_string(),
+        None => s.to_string(),
+    }
+}
 
 /// Field with the last scoring failure's reason.
 pub const ERROR_FIELD: &str = "lad_scoring_error";
@@ -68,7 +87,7 @@ struct Scored {
 /// sweep found a document (`None` for the follow loop).
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn verdicts(
-    model: &Arc<Model>,
+    model: &Arc<HostModel>,
     threat: Option<super::threat::SharedEngine>,
     host: &str,
     prepared: Vec<Prepared>,
@@ -78,10 +97,18 @@ pub(crate) async fn verdicts(
     let max_attempts = cfg.scoring_max_attempts;
     let version = model.version().to_string();
     let trained_at = model.trained_at();
-    let texts: Vec<(String, bool, chrono::DateTime<chrono::Utc>)> = prepared
-        .iter()
-        .filter_map(|p| match &p.action {
-            Action::Score { text, at, .. } => Some((text.clone(), *at > trained_at, *at)),
+    let mut prepared = prepared;
+    let texts: Vec<Item> = prepared
+        .iter_mut()
+        .filter_map(|p| match &mut p.action {
+            Action::Score {
+                text, at, events, ..
+            } => Some(Item {
+                text: text.clone(),
+                events: std::mem::take(events),
+                new: *at > trained_at,
+                at: *at,
+            }),
             Action::Skip(_) => None,
         })
         .collect();
@@ -135,7 +162,11 @@ pub(crate) async fn verdicts(
             }
             Action::Skip(reason) => {
                 out.stats.skip(reason);
-                (doc! { "lad_skipped": reason.as_str() }, None)
+                let mut set = doc! { "lad_skipped": reason.as_str() };
+                if let Some(d) = &p.detail {
+                    set.insert(SKIP_DETAIL_FIELD, cut(d, MAX_REASON));
+                }
+                (set, None)
             }
         };
         out.stmts.push(UpdateStmt { id: p.id, set, inc });
@@ -245,10 +276,10 @@ fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
 /// were part of its training window. A panic in the engine is contained: that message gets
 /// the reason and the rest of the batch is scored.
 async fn score_texts(
-    model: Arc<Model>,
+    model: Arc<HostModel>,
     threat: Option<super::threat::SharedEngine>,
     host: String,
-    texts: Vec<(String, bool, chrono::DateTime<chrono::Utc>)>,
+    texts: Vec<Item>,
     reason_for_all: bool,
 ) -> Vec<Result<Scored, String>> {
     let n = texts.len();
@@ -258,18 +289,15 @@ async fn score_texts(
     let joined = tokio::task::spawn_blocking(move || {
         texts
             .iter()
-            .map(|(m, new, at)| {
+            .map(|item| {
+                let (m, at) = (&item.text, &item.at);
                 catch_unwind(AssertUnwindSafe(|| {
                     test_hook(m);
-                    if *new {
-                        model.score_and_learn(&[m.as_str()])
-                    } else {
-                        model.score(&[m.as_str()])
-                    }
+                    score_item(&model, item)
                 }))
                 .map_err(|p| panic_reason(p.as_ref()))
-                .and_then(|v| v.into_iter().next().ok_or_else(|| "no score".to_string()))
-                .map(|mut score| {
+                .and_then(|v| v.ok_or_else(|| "no score".to_string()))
+                .map(|(mut score, by)| {
                     let line_anomaly = score.is_anomaly;
                     let triaged = threat.as_ref().map(|engine| {
                         let finding = match engine.lock() {
@@ -284,7 +312,19 @@ async fn score_texts(
                     }
                     let explain = score.is_anomaly || reason_for_all;
                     let new_kind = line_anomaly && score.signals.template_count == Some(0);
-                    let mut reason = explain.then(|| model.reason(m, &score));
+                    let mut reason = explain.then(|| {
+                        let scorer = by
+                            .as_ref()
+                            .and_then(|b| b.entity_model(&model))
+                            .unwrap_or(model.host());
+                        let mut r = scorer.reason(&b_text(item, by.as_ref()), &score);
+                        if let Some(b) = &by {
+                            r.entity.clone_from(&b.entity);
+                            r.fallback = b.fallback;
+                            r.control = b.control.as_ref().map(control_text);
+                        }
+                        r
+                    });
                     if let (Some(r), Some(t)) = (reason.as_mut(), &triaged) {
                         r.threat = t.threat_reason.clone();
                     }
@@ -304,6 +344,76 @@ async fn score_texts(
             .map(|_| Err(format!("scoring task failed: {e}")))
             .collect()
     })
+}
+
+/// Which event of a structured document decided its score, and who scored it.
+struct ScoredBy {
+    /// Index into the document's events.
+    event: usize,
+    entity: Option<String>,
+    fallback: bool,
+    control: Option<crate::model::entity::ControlHit>,
+}
+
+impl ScoredBy {
+    /// The entity model that scored the event (`None`: the host model).
+    fn entity_model<'m>(&self, model: &'m HostModel) -> Option<&'m crate::model::Model> {
+        if self.fallback {
+            return None;
+        }
+        let ents = model.entities()?;
+        ents.model(self.entity.as_deref()?)
+    }
+}
+
+/// The text a reason is built from: the deciding event's message.
+fn b_text(item: &Item, by: Option<&ScoredBy>) -> String {
+    match by.and_then(|b| item.events.get(b.event)) {
+        Some(e) => e.message.clone(),
+        None => item.text.clone(),
+    }
+}
+
+fn control_text(c: &crate::model::entity::ControlHit) -> String {
+    use crate::model::entity::ControlHit;
+    match c {
+        ControlHit::IgnoredUser(u) => format!("IGNORE_USERS: {u}"),
+        ControlHit::IgnoredFile(f) => format!("IGNORE_FILES: {f}"),
+        ControlHit::AbuseFile(f) => format!("ABUSE_FILES: {f}"),
+    }
+}
+
+/// Scores one item: a message as today, or a structured document's events (each with its
+/// entity's model and fields; the document gets its highest-scoring event's score).
+fn score_item(model: &HostModel, item: &Item) -> Option<(Score, Option<ScoredBy>)> {
+    if item.events.is_empty() {
+        let m = [item.text.as_str()];
+        let v = if item.new {
+            model.score_and_learn(&m)
+        } else {
+            model.score(&m)
+        };
+        return v.into_iter().next().map(|s| (s, None));
+    }
+    let mut best: Option<(Score, ScoredBy)> = None;
+    for (i, e) in item.events.iter().enumerate() {
+        let (hs, _) = model.score_event(e, item.new);
+        let better = best
+            .as_ref()
+            .is_none_or(|(b, _)| hs.score.anomaly_score > b.anomaly_score);
+        if better {
+            best = Some((
+                hs.score,
+                ScoredBy {
+                    event: i,
+                    entity: hs.entity,
+                    fallback: hs.fallback,
+                    control: hs.control,
+                },
+            ));
+        }
+    }
+    best.map(|(s, b)| (s, Some(b)))
 }
 
 #[cfg(test)]

@@ -23,7 +23,7 @@ use super::stats::WorkerReport;
 use super::sweep::sweep_once;
 use super::training::{load_fresh, train};
 use super::verdict::verdicts;
-use crate::model::Model;
+use crate::model::HostModel;
 use crate::source::mongo::{bson_dt, Resume};
 
 /// The worker's life: indexes, model, resume point, then batches until stopped (or, with
@@ -50,6 +50,7 @@ pub(crate) async fn run_worker(
         Some(m) => m,
         None => match load_fresh(&ctx).await {
             Some(m) => Arc::new(m),
+
             None => match train(&ctx, &mut shutdown).await {
                 Some(m) => m,
                 None => return ctx.report(None),
@@ -213,7 +214,7 @@ async fn background_retrain(ctx: Arc<WorkerCtx>, mut shutdown: Shutdown) {
 async fn process_batch(
     ctx: &WorkerCtx,
     resume: &mut Resume,
-    model: &Arc<Model>,
+    model: &Arc<HostModel>,
 ) -> Result<usize, StoreError> {
     let cfg = &ctx.config;
     let t0 = Instant::now();

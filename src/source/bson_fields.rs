@@ -34,6 +34,44 @@ pub fn get_path<'a>(doc: &'a Document, path: &str) -> Option<&'a Bson> {
     Some(cur)
 }
 
+/// A document as the JSON value a structured profile reads (service mode maps Wazuh alerts
+/// or JSON security logs stored in MongoDB like the lines of their files). Dates become
+/// RFC 3339 strings, ObjectIds their hex, 64-bit and decimal numbers numbers or text;
+/// binary data, code and other BSON-only types become null, so they count as missing
+/// rather than as text. Top-level fields whose names start with `skip_prefix` (lad's own
+/// `lad_` fields) and `_id` are left out: a verdict lad wrote must not become a feature.
+pub fn to_json(doc: &Document, skip_prefix: &str) -> serde_json::Value {
+    let map = doc
+        .iter()
+        .filter(|(k, _)| *k != "_id" && !k.starts_with(skip_prefix))
+        .filter(|(k, _)| *k != "is_anomaly" && *k != "anomaly_score")
+        .map(|(k, v)| (k.clone(), bson_json(v)))
+        .collect();
+    serde_json::Value::Object(map)
+}
+
+fn bson_json(v: &Bson) -> serde_json::Value {
+    use serde_json::Value;
+    match v {
+        Bson::Double(x) => serde_json::Number::from_f64(*x).map_or(Value::Null, Value::Number),
+        Bson::String(s) => Value::String(s.clone()),
+        Bson::Document(d) => {
+            Value::Object(d.iter().map(|(k, v)| (k.clone(), bson_json(v))).collect())
+        }
+        Bson::Array(a) => Value::Array(a.iter().map(bson_json).collect()),
+        Bson::Boolean(b) => Value::Bool(*b),
+        Bson::Int32(i) => Value::from(*i),
+        Bson::Int64(i) => Value::from(*i),
+        Bson::DateTime(d) => DateTime::<Utc>::from_timestamp_millis(d.timestamp_millis())
+            .map_or(Value::Null, |t| Value::String(t.to_rfc3339())),
+        Bson::ObjectId(o) => Value::String(o.to_hex()),
+        Bson::Decimal128(d) => Value::String(d.to_string()),
+        Bson::Timestamp(t) => Value::from(t.time),
+        Bson::Symbol(s) => Value::String(s.clone()),
+        _ => Value::Null,
+    }
+}
+
 /// Cuts `s` to at most `max` bytes on a character boundary; says whether it cut.
 pub fn truncate_message(mut s: String, max: usize) -> (String, bool) {
     if s.len() <= max {

@@ -1,0 +1,363 @@
+//! Structured documents in service mode (issue 9): nested Wazuh-style alerts scored with the
+//! `wazuh` profile and one model per user (`ENTITY_INDEX: user`), Mimizuku's controls,
+//! a per-collection `HOSTNAME_INDEX`, and an osquery collection beside it whose malformed
+//! document is skipped with the profile's reason, against the real wire server.
+
+mod common;
+
+use std::time::Duration as StdDuration;
+
+use chrono::{Duration, Utc};
+use common::*;
+use futures_util::TryStreamExt;
+use mongodb::bson::{doc, Document};
+
+fn at(t: chrono::DateTime<Utc>) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(t.timestamp_millis())
+}
+
+/// A Wazuh file-integrity alert as Wazuh's indexer stores it: `agent.name` is the host,
+/// whodata names the user and the process.
+fn fim(
+    host: &str,
+    user: &str,
+    process: &str,
+    path: &str,
+    t: chrono::DateTime<Utc>,
+    kind: &str,
+) -> Document {
+    doc! {
+        "agent": { "name": host, "id": "013", "ip": "192.168.131.228" },
+        "manager": { "name": "wazuh.manager" },
+        "rule": {
+            "id": "550", "level": 7,
+            "description": "Integrity checksum changed.",
+            "groups": ["ossec", "syscheck", "syscheck_entry_modified"],
+        },
+        "syscheck": {
+            "path": path,
+            "event": "modified",
+            "audit": {
+                "effective_user": { "name": user, "id": "1001" },
+                "process": { "name": process, "id": "4242" },
+            },
+        },
+        "location": "syscheck",
+        "@timestamp": t.to_rfc3339(),
+        "received_at": at(t),
+        "kind": kind,
+    }
+}
+
+/// An osquery differential result row, `hostIdentifier` being the host.
+fn osq(host: &str, user: &str, proc_name: &str, t: chrono::DateTime<Utc>) -> Document {
+    doc! {
+        "name": "pack_processes",
+        "hostIdentifier": host,
+        "calendarTime": "Tue Nov 10 10:00:00 2026 UTC",
+        "unixTime": t.timestamp(),
+        "action": "added",
+        "columns": { "name": proc_name, "path": format!("/usr/bin/{proc_name}"), "username": user, "cmdline": proc_name },
+        "received_at": at(t),
+    }
+}
+
+async fn handled(coll: &mongodb::Collection<Document>) -> u64 {
+    count(
+        coll,
+        doc! { "$or": [ { "lad_model_version": { "$exists": true } }, { "lad_skipped": { "$exists": true } } ] },
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wazuh_alerts_are_scored_per_user_with_controls() {
+    let Some(h) = Harness::new("wazuh_alerts_are_scored_per_user_with_controls").await else {
+        return;
+    };
+    let alerts = h.coll("wazuh_alerts");
+    let osquery = h.coll("osquery_results");
+    let now = Utc::now();
+    // Two days of history, so every hour of the day is in each user's baseline.
+    let start = now - Duration::hours(49);
+    let mut training = Vec::new();
+    for i in 0..300 {
+        let t = start + Duration::seconds(576 * i);
+        training.push(fim(
+            "web-1",
+            "alice",
+            "/usr/bin/rsync",
+            &format!("/srv/www/page{}.html", i % 10),
+            t,
+            "train",
+        ));
+        training.push(fim(
+            "web-1",
+            "bob",
+            "/usr/bin/postgres",
+            &format!("/var/lib/pgsql/data/base/{}", i % 5),
+            t + Duration::seconds(5),
+            "train",
+        ));
+        if i % 6 == 0 {
+            training.push(fim(
+                "web-1",
+                "backup",
+                "/usr/bin/tar",
+                "/var/backups/daily.tar",
+                t + Duration::seconds(9),
+                "train",
+            ));
+        }
+    }
+    // carol has too little history for a model of her own.
+    for i in 0..5 {
+        training.push(fim(
+            "web-1",
+            "carol",
+            "/usr/bin/vim",
+            "/srv/www/page1.html",
+            start + Duration::minutes(30 + i),
+            "train",
+        ));
+    }
+    let n_train = training.len() as u64;
+    insert(&alerts, training).await;
+    let osq_train: Vec<Document> = (0..60)
+        .map(|i| {
+            osq(
+                "web-1",
+                "alice",
+                ["bash", "rsync", "ls"][i % 3],
+                start + Duration::seconds(2880 * i as i64),
+            )
+        })
+        .collect();
+    insert(&osquery, osq_train).await;
+
+    let yaml = format!(
+        "MG_URI: \"{}\"\nMG_DB: {}\nMODEL_BASE_DIR: \"{}\"\nPOLL_INTERVAL: 1\n\
+         LATE_ARRIVAL_GRACE: 0\nMG_SERVER_SELECTION_TIMEOUT: 5\nREASON_FOR_ALL: true\n\
+         LOG_SOURCES:\n\
+         \x20 wazuh_alerts:\n\
+         \x20   HOSTNAMES: [web-1]\n\
+         \x20   HOSTNAME_INDEX: agent.name\n\
+         \x20   PROFILE: wazuh\n\
+         \x20   ENTITY_INDEX: user\n\
+         \x20   DETECTION_PRESET: security\n\
+         \x20   MIN_ENTITY_EVENTS: 30\n\
+         \x20   IGNORE_USERS: [backup]\n\
+         \x20   ABUSE_FILES: [/etc/shadow]\n\
+         \x20 osquery_results:\n\
+         \x20   HOSTNAMES: [web-1]\n\
+         \x20   HOSTNAME_INDEX: hostIdentifier\n\
+         \x20   PROFILE: osquery\n",
+        h.uri,
+        h.db_name,
+        h.models.path().display()
+    );
+    let cfg = config(&yaml);
+    assert!(cfg.spec("wazuh_alerts").per_entity());
+    let service = h.start(cfg.clone());
+    assert!(
+        wait_until(StdDuration::from_secs(180), || async {
+            handled(&alerts).await >= n_train && handled(&osquery).await >= 60
+        })
+        .await,
+        "the training backlog is scored"
+    );
+
+    let t = now - Duration::minutes(5);
+    let mut new_docs = Vec::new();
+    for i in 0..20 {
+        new_docs.push(fim(
+            "web-1",
+            "alice",
+            "/usr/bin/rsync",
+            &format!("/srv/www/page{}.html", i % 10),
+            t + Duration::seconds(i),
+            "usual",
+        ));
+    }
+    // Ordinary for bob, new for alice: only a per-user model can tell.
+    new_docs.push(fim(
+        "web-1",
+        "alice",
+        "/usr/bin/postgres",
+        "/var/lib/pgsql/data/base/1",
+        t + Duration::seconds(30),
+        "alice_as_bob",
+    ));
+    new_docs.push(fim(
+        "web-1",
+        "bob",
+        "/usr/bin/postgres",
+        "/var/lib/pgsql/data/base/1",
+        t + Duration::seconds(31),
+        "bob_usual",
+    ));
+    new_docs.push(fim(
+        "web-1",
+        "carol",
+        "/usr/bin/vim",
+        "/srv/www/page1.html",
+        t + Duration::seconds(32),
+        "carol",
+    ));
+    new_docs.push(fim(
+        "web-1",
+        "backup",
+        "/usr/bin/nc",
+        "/etc/cron.d/evil",
+        t + Duration::seconds(33),
+        "ignored",
+    ));
+    new_docs.push(fim(
+        "web-1",
+        "bob",
+        "/usr/bin/postgres",
+        "/etc/shadow",
+        t + Duration::seconds(34),
+        "abuse",
+    ));
+    let n_new = new_docs.len() as u64;
+    insert(&alerts, new_docs).await;
+    let mut bad = osq("web-1", "alice", "ls", t + Duration::seconds(40));
+    bad.insert("snapshot", "not a list");
+    bad.remove("columns");
+    bad.insert("kind", "malformed");
+    insert(&osquery, vec![bad]).await;
+    assert!(
+        wait_until(StdDuration::from_secs(120), || async {
+            handled(&alerts).await >= n_train + n_new && handled(&osquery).await >= 61
+        })
+        .await,
+        "new documents are scored"
+    );
+    service.stop().await;
+
+    let get = |kind: &'static str| {
+        let alerts = alerts.clone();
+        async move {
+            alerts
+                .find(doc! { "kind": kind })
+                .await
+                .expect("find")
+                .try_collect::<Vec<Document>>()
+                .await
+                .expect("read")
+        }
+    };
+    let reason = |d: &Document| d.get_document("lad_reason").cloned().unwrap_or_default();
+
+    let usual = get("usual").await;
+    let flagged = usual
+        .iter()
+        .filter(|d| d.get_i32("is_anomaly") == Ok(1))
+        .count();
+    let example = usual.iter().find(|d| d.get_i32("is_anomaly") == Ok(1));
+    assert!(
+        flagged <= 1,
+        "{flagged} of 20 usual alerts of alice flagged, e.g. {example:?}"
+    );
+    for d in &usual {
+        assert_eq!(reason(d).get_str("entity"), Ok("alice"), "{d:?}");
+        assert!(
+            reason(d).get_bool("fallback").is_err(),
+            "alice has her own model: {d:?}"
+        );
+    }
+
+    let odd = &get("alice_as_bob").await[0];
+    let bob = &get("bob_usual").await[0];
+    assert_eq!(
+        odd.get_i32("is_anomaly"),
+        Ok(1),
+        "alice writing bob's files: {odd:?}"
+    );
+    assert_eq!(
+        bob.get_i32("is_anomaly"),
+        Ok(0),
+        "bob writing his files: {bob:?}"
+    );
+    assert!(
+        odd.get_f64("anomaly_score").unwrap() > bob.get_f64("anomaly_score").unwrap(),
+        "the same event scores higher for the user who never did it"
+    );
+
+    let carol = &get("carol").await[0];
+    assert_eq!(reason(carol).get_str("entity"), Ok("carol"));
+    assert_eq!(
+        reason(carol).get_bool("fallback"),
+        Ok(true),
+        "carol (5 events) is scored by the host model and says so: {carol:?}"
+    );
+
+    let ignored = &get("ignored").await[0];
+    assert_eq!(ignored.get_i32("is_anomaly"), Ok(0), "{ignored:?}");
+    assert_eq!(
+        reason(ignored).get_str("control"),
+        Ok("IGNORE_USERS: backup")
+    );
+    let abuse = &get("abuse").await[0];
+    assert_eq!(abuse.get_i32("is_anomaly"), Ok(1), "{abuse:?}");
+    assert_eq!(
+        reason(abuse).get_str("control"),
+        Ok("ABUSE_FILES: /etc/shadow")
+    );
+
+    // Every alert scored once, none skipped.
+    assert_eq!(
+        count(&alerts, doc! { "lad_skipped": { "$exists": true } }).await,
+        0
+    );
+
+    // The osquery collection: its own host field, the malformed row skipped with a reason.
+    let bad = osquery
+        .find_one(doc! { "kind": "malformed" })
+        .await
+        .expect("find")
+        .expect("the malformed document");
+    assert_eq!(
+        bad.get_str("lad_skipped"),
+        Ok("not an event of the profile"),
+        "{bad:?}"
+    );
+    assert!(
+        bad.get_str("lad_skip_detail")
+            .is_ok_and(|d| d.contains("snapshot")),
+        "{bad:?}"
+    );
+    assert_eq!(
+        count(&osquery, doc! { "lad_model_version": { "$exists": true } }).await,
+        60
+    );
+
+    // A restart loads the saved host + entity models instead of training again.
+    let models = h.models.path().join("wazuh_alerts").join("web-1");
+    let current = std::fs::read_to_string(models.join("CURRENT")).expect("CURRENT");
+    assert!(
+        models
+            .join(current.trim())
+            .join("entities")
+            .join("entities.json")
+            .is_file(),
+        "entity models saved inside the generation"
+    );
+    let more = vec![fim(
+        "web-1",
+        "alice",
+        "/usr/bin/postgres",
+        "/var/lib/pgsql/data/base/2",
+        now - Duration::minutes(1),
+        "after_restart",
+    )];
+    insert(&alerts, more).await;
+    let report = h.run_once(cfg).await;
+    let trainings: u64 = report.workers.iter().map(|w| w.stats.trainings).sum();
+    assert_eq!(trainings, 0, "saved models reused: {report:?}");
+    let after = &get("after_restart").await[0];
+    assert_eq!(after.get_i32("is_anomaly"), Ok(1), "{after:?}");
+    assert_eq!(reason(after).get_str("entity"), Ok("alice"));
+    h.finish().await;
+}
