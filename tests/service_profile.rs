@@ -361,3 +361,78 @@ async fn wazuh_alerts_are_scored_per_user_with_controls() {
     assert_eq!(reason(after).get_str("entity"), Ok("alice"));
     h.finish().await;
 }
+
+/// The real Wazuh alerts of `../shared/data/security/wazuh/` stored in MongoDB as Wazuh's
+/// indexer would: trained on the first half of the no-attack file's time span, its second
+/// half arrives later and is scored as new documents. Issue 9's target for the wazuh
+/// profile is ≤ 2 % of the second half flagged; the file-mode number is 0 % (BENCHMARKS.md).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_wazuh_alerts_second_half_stays_quiet() {
+    let Some(h) = Harness::new("real_wazuh_alerts_second_half_stays_quiet").await else {
+        return;
+    };
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/security/wazuh/wazuh_no_attack_lines.json");
+    let text = std::fs::read_to_string(&path).expect("the shared Wazuh alerts");
+    let mut alerts: Vec<(chrono::DateTime<Utc>, Document)> = text
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).expect("alert JSON");
+            let t = chrono::DateTime::parse_from_rfc3339(v["@timestamp"].as_str().expect("ts"))
+                .expect("rfc3339")
+                .with_timezone(&Utc);
+            let d = mongodb::bson::to_document(&v).expect("as BSON");
+            (t, d)
+        })
+        .collect();
+    alerts.sort_by_key(|(t, _)| *t);
+    let (first, last) = (alerts[0].0, alerts[alerts.len() - 1].0);
+    let mid = first + (last - first) / 2;
+    // Shift the file so it ends a minute ago.
+    let shift = Utc::now() - Duration::minutes(1) - last;
+    let mut train = Vec::new();
+    let mut test = Vec::new();
+    for (t, mut d) in alerts {
+        d.insert("received_at", at(t + shift));
+        if t < mid {
+            train.push(d);
+        } else {
+            test.push(d);
+        }
+    }
+    let (n_train, n_test) = (train.len() as u64, test.len() as u64);
+    let coll = h.coll("wazuh");
+    insert(&coll, train).await;
+    let yaml = format!(
+        "MG_URI: \"{}\"\nMG_DB: {}\nMODEL_BASE_DIR: \"{}\"\nLATE_ARRIVAL_GRACE: 0\n\
+         MG_SERVER_SELECTION_TIMEOUT: 5\n\
+         LOG_SOURCES:\n\
+         \x20 wazuh:\n\
+         \x20   HOSTNAMES: [wazuh-client]\n\
+         \x20   HOSTNAME_INDEX: agent.name\n\
+         \x20   PROFILE: wazuh\n\
+         \x20   DETECTION_PRESET: security\n",
+        h.uri,
+        h.db_name,
+        h.models.path().display()
+    );
+    let cfg = config(&yaml);
+    let report = h.run_once(cfg.clone()).await;
+    assert_eq!(report.totals().scored, n_train, "{report:?}");
+    let mut test = test;
+    for d in &mut test {
+        d.insert("kind", "second_half");
+    }
+    insert(&coll, test).await;
+    let report = h.run_once(cfg).await;
+    assert_eq!(report.totals().scored, n_test, "{report:?}");
+    assert_eq!(report.totals().trainings, 0, "the saved model is reused");
+    let flagged = count(&coll, doc! { "kind": "second_half", "is_anomaly": 1 }).await;
+    let share = flagged as f64 / n_test as f64;
+    eprintln!(
+        "service mode, real Wazuh alerts: trained on {n_train}, second half {flagged} of {n_test} flagged ({:.1} %)",
+        100.0 * share
+    );
+    assert!(share <= 0.02, "{flagged} of {n_test} flagged");
+    h.finish().await;
+}
