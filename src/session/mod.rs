@@ -95,6 +95,7 @@
 
 pub mod counts;
 pub mod eval;
+pub mod events;
 pub mod group;
 pub mod model;
 pub mod ngram;
