@@ -105,12 +105,13 @@ fn hdfs_5k_raw_lines_block_level() {
     let r = evaluate_sessions(&blocks, EvalMode::Split, &p).unwrap();
     assert!(r.f1 >= 0.75 && r.roc_auc > 0.97, "block split {r:?}");
 
-    // Self mode ranks well; F1 needs the contamination set to this file's anomalous share
-    // (10 of 110 blocks). Measured: ROC-AUC 0.982 (F1 0.167 at the default 0.02); at 0.09,
-    // F1 0.800 (P 0.80, R 0.80), ROC-AUC 0.987.
+    // Self mode at the defaults: the Q-statistic flags the blocks outside the PCA normal
+    // subspace whatever the contamination (10 of 110 blocks are anomalous, the default
+    // contamination is 0.02). Measured: F1 0.842 (P 0.89, R 0.80), ROC-AUC 0.988; without
+    // the Q-statistic F1 was 0.167. Also with the contamination set to the file's share.
     let r = evaluate_hdfs_lines(&log, &labels, EvalMode::SelfFit, &p, &sz).unwrap();
     assert_eq!((r.n_test, r.n_test_anomalous), (110, 10));
-    assert!(r.roc_auc > 0.95, "self {r:?}");
+    assert!(r.f1 >= 0.78 && r.roc_auc > 0.95, "self {r:?}");
     let own_share = SessionParams {
         contamination: 0.09,
         ..Default::default()
@@ -120,7 +121,7 @@ fn hdfs_5k_raw_lines_block_level() {
 
     // Line split: the model sees only the first half of the lines, so every block's later
     // life (serving, deletion) is new to it and most blocks are flagged. Measured: ROC-AUC
-    // 0.604, F1 0.136. Held here only to what it is, so a change shows.
+    // 0.798, F1 0.136. Held here only to what it is, so a change shows.
     let r = evaluate_hdfs_lines(&log, &labels, EvalMode::Split, &p, &sz).unwrap();
     assert_eq!((r.n_test, r.n_test_anomalous), (110, 10));
     assert!(r.roc_auc > 0.55 && r.recall >= 0.7, "line split {r:?}");

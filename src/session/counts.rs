@@ -91,6 +91,10 @@ enum State {
         mean: Vec<f32>,
         /// k × d, orthonormal rows.
         components: Vec<Vec<f32>>,
+        /// The Q-statistic's control limit at α = 0.001 (see [`q_limit`]); `None` when the
+        /// residual subspace has no variance (then only the contamination boundary holds).
+        #[serde(default)]
+        q_limit: Option<f32>,
     },
     Forest {
         sample: usize,
@@ -195,6 +199,17 @@ impl CountDetector {
         &self.params
     }
 
+    /// PCA: the raw score (SPE) above which a session lies outside the normal subspace at
+    /// significance 0.001 by the Q-statistic of Jackson & Mudholkar (1979), the threshold of
+    /// the PCA detectors of Xu et al. (2009) and He et al. (2016). It comes from the
+    /// residual eigenvalues, not from an assumed share of anomalies.
+    pub fn q_limit(&self) -> Option<f64> {
+        match &self.state {
+            State::Pca { q_limit, .. } => q_limit.map(f64::from),
+            _ => None,
+        }
+    }
+
     pub fn dims(&self) -> usize {
         self.dims
     }
@@ -251,7 +266,9 @@ impl CountDetector {
                     worst_dim: worst.1,
                 }
             }
-            State::Pca { mean, components } => {
+            State::Pca {
+                mean, components, ..
+            } => {
                 let mut z: Vec<f64> = mean.iter().map(|&m| -(m as f64)).collect();
                 for &(d, c) in x {
                     if let Some(v) = z.get_mut(d as usize) {
@@ -382,6 +399,7 @@ fn fit_pca(vectors: &[&SparseCounts], dims: usize, variance: f64) -> State {
         return State::Pca {
             mean: vec![0.0; dims],
             components: Vec::new(),
+            q_limit: None,
         };
     }
     for x in vectors {
@@ -423,10 +441,37 @@ fn fit_pca(vectors: &[&SparseCounts], dims: usize, variance: f64) -> State {
         acc += vals[i].max(0.0);
         components.push((0..dims).map(|r| vecs[r][i] as f32).collect());
     }
+    let residual: Vec<f64> = order[components.len()..]
+        .iter()
+        .map(|&i| vals[i].max(0.0))
+        .collect();
     State::Pca {
         mean: mean.iter().map(|&m| m as f32).collect(),
         components,
+        q_limit: q_limit(&residual).map(|q| q as f32),
     }
+}
+
+/// Standard normal quantile at 1 − 0.001.
+const Z_999: f64 = 3.090_232_306_167_813_5;
+
+/// Jackson & Mudholkar's control limit for the squared prediction error of PCA:
+/// `Q = θ₁ [c √(2 θ₂ h₀²) / θ₁ + 1 + θ₂ h₀ (h₀ − 1) / θ₁²]^(1/h₀)`, with `θᵢ = Σ λⱼⁱ` over
+/// the residual eigenvalues and `h₀ = 1 − 2 θ₁ θ₃ / (3 θ₂²)`.
+fn q_limit(residual: &[f64]) -> Option<f64> {
+    let t1: f64 = residual.iter().sum();
+    let t2: f64 = residual.iter().map(|l| l * l).sum();
+    let t3: f64 = residual.iter().map(|l| l * l * l).sum();
+    if t1 <= 1e-12 || t2 <= 0.0 {
+        return None;
+    }
+    let h0 = 1.0 - 2.0 * t1 * t3 / (3.0 * t2 * t2);
+    if h0.abs() < 1e-6 {
+        return None;
+    }
+    let inner = Z_999 * (2.0 * t2 * h0 * h0).sqrt() / t1 + 1.0 + t2 * h0 * (h0 - 1.0) / (t1 * t1);
+    let q = t1 * inner.max(0.0).powf(1.0 / h0);
+    (q.is_finite() && q > 0.0).then_some(q)
 }
 
 /// Eigen-decomposition of a symmetric matrix by cyclic Jacobi rotations. Returns the

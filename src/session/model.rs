@@ -68,6 +68,10 @@ pub struct SessionParams {
     pub max_vocab: usize,
     /// Only the first this many events of a session are modelled (bounds time per session).
     pub max_session_events: usize,
+    /// Also flag every session whose count vector lies outside the PCA normal subspace by
+    /// the Q-statistic (significance 0.001, [`CountDetector::q_limit`]), whatever the
+    /// contamination: the share of such sessions is measured, not assumed.
+    pub q_statistic: bool,
 }
 
 /// Default contamination, chosen by measurement (see the `session` module documentation):
@@ -87,6 +91,7 @@ impl Default for SessionParams {
             counts: CountParams::default(),
             max_vocab: 65_536,
             max_session_events: 100_000,
+            q_statistic: true,
         }
     }
 }
@@ -155,6 +160,9 @@ struct Calibration {
     counts_q: f32,
     /// Combined-score threshold.
     threshold: f32,
+    /// The count detector's Q-statistic limit, with `q_statistic`.
+    #[serde(default)]
+    counts_limit: Option<f32>,
 }
 
 /// The fitted session model (see the module documentation).
@@ -169,6 +177,7 @@ pub struct SessionModel {
     train_flagged_rate: f64,
 }
 
+#[derive(Clone, Copy)]
 struct Raw {
     sequence: f64,
     counts: f64,
@@ -236,6 +245,7 @@ impl SessionModel {
                 sequence_q: 1.0,
                 counts_q: 1.0,
                 threshold: 0.5,
+                counts_limit: None,
             },
             n_train: sessions.len(),
             train_flagged_rate: 0.0,
@@ -259,9 +269,14 @@ impl SessionModel {
             t32 = t32.next_up();
         }
         model.calibration.threshold = t32;
-        let t = model.calibration.threshold as f64;
-        model.train_flagged_rate =
-            combined.iter().filter(|&&x| x > t).count() as f64 / combined.len() as f64;
+        if model.params.q_statistic {
+            model.calibration.counts_limit = model.counts.q_limit().map(to_f32_positive);
+        }
+        model.train_flagged_rate = raws
+            .into_iter()
+            .filter(|r| model.finish(*r).is_anomaly)
+            .count() as f64
+            / ids.len() as f64;
         Ok(model)
     }
 
@@ -370,6 +385,15 @@ impl SessionModel {
         } else {
             0.5 + 0.5 * (combined - t) / (1.0 - t).max(f64::MIN_POSITIVE)
         };
+        // Outside the normal subspace by the Q-statistic: at least 0.5, rising with the
+        // residual (r / (r + Q) is 0.5 at the limit).
+        let beyond_q = self
+            .calibration
+            .counts_limit
+            .map(|q| q as f64)
+            .filter(|&q| r.counts > q)
+            .map(|q| r.counts / (r.counts + q));
+        let score = beyond_q.map_or(score, |b| score.max(b.max(0.5 + f64::EPSILON)));
         let unexpected_end = r.worst_seq == Some(r.n_events);
         let seq_worst = r.worst_seq.map(|w| w.min(r.n_events.saturating_sub(1)));
         let worst_event = if r.n_events == 0 {
@@ -381,7 +405,7 @@ impl SessionModel {
         };
         SessionScore {
             score: score.clamp(0.0, 1.0),
-            is_anomaly: combined > t,
+            is_anomaly: combined > t || beyond_q.is_some(),
             worst_event,
             signals: SessionSignals {
                 sequence: s,
