@@ -43,6 +43,8 @@ pub(crate) struct WorkerCtx {
     pub fleet_events: super::fleet_events::FleetEvents,
     /// The threat layer's engine (`THREAT_RULES`), once fitted.
     pub threat: std::sync::Mutex<Option<super::threat::SharedEngine>>,
+    /// Session keys and the session model (`SESSION_KEY`).
+    pub sessions: super::session::Sessions,
 }
 
 /// The fields of the config that the Mongo source reads.
@@ -52,6 +54,7 @@ pub(crate) fn log_fields(cfg: &ServiceConfig, collection: &str) -> LogFields {
         datetime: cfg.datetime_field_of(collection).to_string(),
         hostname: cfg.hostname_field_of(collection).to_string(),
         whole_documents: cfg.spec(collection).is_structured(),
+        session_key: cfg.spec(collection).session.as_ref().map(|s| s.key.clone()),
     }
 }
 
@@ -93,6 +96,10 @@ impl WorkerCtx {
                 config.fleet_window,
             ),
             state: StateStore::new(&db, &config.state_collection),
+            sessions: super::session::Sessions::new(
+                config.spec(&source.collection).session.as_ref(),
+                &source.key(),
+            ),
             key: source.key(),
             config,
             source,
@@ -202,7 +209,11 @@ impl WorkerCtx {
     ) -> Vec<super::doc::Prepared> {
         let cfg = &self.config;
         docs.iter()
-            .filter_map(|d| super::doc::prepare(d, &cfg.message_field, &cfg.datetime_field))
+            .filter_map(|d| {
+                let mut p = super::doc::prepare(d, &cfg.message_field, &cfg.datetime_field)?;
+                p.session_key = self.sessions.key_of(d, &p);
+                Some(p)
+            })
             .collect()
     }
 

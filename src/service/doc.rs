@@ -81,6 +81,9 @@ pub struct Prepared {
     pub action: Action,
     /// Failed scoring attempts so far (`lad_scoring_failures`; 0 for a new document).
     pub failures: u32,
+    /// `lad_session_key` to write with the score (collections with `SESSION_KEY`; filled
+    /// by the worker, see `service::session`).
+    pub session_key: Option<String>,
 }
 
 impl From<DateProblem> for SkipReason {
@@ -132,6 +135,7 @@ pub fn prepare(doc: &Document, message_field: &str, datetime_field: &str) -> Opt
         resume_dt,
         action,
         failures,
+        session_key: None,
     })
 }
 
