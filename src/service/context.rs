@@ -47,6 +47,8 @@ pub(crate) struct WorkerCtx {
     pub profile: Option<crate::profile::Profile>,
     /// What the profile counted: missing, invalid and unknown fields, since the last report.
     pub profile_stats: std::sync::Mutex<crate::profile::ProfileStats>,
+    /// Session keys and the session model (`SESSION_KEY`).
+    pub sessions: super::session::Sessions,
 }
 
 /// The fields of the config that the Mongo source reads.
@@ -56,6 +58,7 @@ pub(crate) fn log_fields(cfg: &ServiceConfig, collection: &str) -> LogFields {
         datetime: cfg.datetime_field_of(collection).to_string(),
         hostname: cfg.hostname_field_of(collection).to_string(),
         whole_documents: cfg.spec(collection).is_structured(),
+        session_key: cfg.spec(collection).session.as_ref().map(|s| s.key.clone()),
     }
 }
 
@@ -102,6 +105,10 @@ impl WorkerCtx {
                 config.fleet_window,
             ),
             state: StateStore::new(&db, &config.state_collection),
+            sessions: super::session::Sessions::new(
+                config.spec(&source.collection).session.as_ref(),
+                &source.key(),
+            ),
             key: source.key(),
             config,
             source,
@@ -227,7 +234,11 @@ impl WorkerCtx {
         let mut stats = crate::profile::ProfileStats::default();
         let out = docs
             .iter()
-            .filter_map(|d| super::doc::prepare(d, &shape, &mut stats))
+            .filter_map(|d| {
+                let mut p = super::doc::prepare(d, &shape, &mut stats)?;
+                p.session_key = self.sessions.key_of(d, &p);
+                Some(p)
+            })
             .collect();
         if self.profile.is_some() {
             self.add_profile_stats(stats);

@@ -94,6 +94,9 @@ pub struct Prepared {
     pub failures: u32,
     /// Why a skipped document was skipped, in the profile's words (`lad_skip_detail`).
     pub detail: Option<String>,
+    /// `lad_session_key` to write with the score (collections with `SESSION_KEY`; filled
+    /// by the worker, see `service::session`).
+    pub session_key: Option<String>,
 }
 
 /// How a worker reads its documents: the configured fields, and the structured profile of
@@ -186,6 +189,7 @@ pub fn prepare(doc: &Document, shape: &Shape<'_>, stats: &mut ProfileStats) -> O
         action: Action::Skip(SkipReason::NotAnEvent),
         failures,
         detail: None,
+        session_key: None,
     };
     if let Some(profile) = shape.profile {
         out.action = match parse_datetime(dt) {

@@ -215,7 +215,7 @@ impl Collector for Workers {
             .map(|w| (labels(&w.source), w.stats(), w.model()))
             .collect();
         type Get = fn(&WorkerStats) -> u64;
-        let counters: [(&str, &str, Get); 11] = [
+        let counters: [(&str, &str, Get); 13] = [
             (
                 "lad_scoring_failures",
                 "Scoring attempts the engine failed on (retried up to SCORING_MAX_ATTEMPTS).",
@@ -261,6 +261,16 @@ impl Collector for Workers {
                 "lad_feedback_applied",
                 "Feedback marks (lad_feedback on a document) picked up and applied.",
                 |s| s.feedback_applied,
+            ),
+            (
+                "lad_sessions_scored",
+                "Closed sessions scored (SESSION_KEY).",
+                |s| s.sessions_scored,
+            ),
+            (
+                "lad_session_anomalies",
+                "Scored sessions flagged lad_session_anomaly: 1.",
+                |s| s.session_anomalies,
             ),
             (
                 "lad_trainings",

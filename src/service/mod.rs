@@ -17,7 +17,8 @@
 //! * `worker` is the per-host loop (follow new documents), `sweep` looks behind the resume
 //!   point, `verdict` turns documents into scores and statements, [`doc`] classifies a
 //!   document, `training` gets models, `wake` wakes workers from one change stream per
-//!   collection, `context` is what they share;
+//!   collection, `context` is what they share; `session` scores closed sessions
+//!   (`SESSION_KEY`);
 //! * [`stats`], `metrics` and `http` count and serve `/metrics` and `/healthz`; [`status`]
 //!   is `lad status`.
 
@@ -32,6 +33,7 @@ mod http;
 mod lease;
 mod metrics;
 pub mod report_source;
+mod session;
 pub mod state;
 pub mod stats;
 pub mod status;

@@ -45,6 +45,10 @@ pub struct WorkerStats {
     pub fleet_tagged: u64,
     /// Feedback marks picked up from documents and applied.
     pub feedback_applied: u64,
+    /// Closed sessions scored (`SESSION_KEY`; one statement each).
+    pub sessions_scored: u64,
+    /// Of those, flagged `lad_session_anomaly: 1`.
+    pub session_anomalies: u64,
 }
 
 impl WorkerStats {
@@ -95,6 +99,8 @@ impl WorkerStats {
         self.fleet_events += o.fleet_events;
         self.fleet_tagged += o.fleet_tagged;
         self.feedback_applied += o.feedback_applied;
+        self.sessions_scored += o.sessions_scored;
+        self.session_anomalies += o.session_anomalies;
         for (k, v) in &o.skipped {
             *self.skipped.entry(k).or_insert(0) += v;
         }

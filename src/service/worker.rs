@@ -59,6 +59,7 @@ pub(crate) async fn run_worker(
     };
     ctx.apply_feedback(&model).await;
     ctx.refit_threat().await;
+    super::session::refit(&ctx, &model).await;
     ctx.set_model(model);
 
     let Some(mut resume) = load_resume(&ctx, &mut shutdown).await else {
@@ -75,6 +76,9 @@ pub(crate) async fn run_worker(
     let mut backlog_done = false;
     let mut last_swept = false;
     let mut swept_after_backlog = false;
+    // The follow loop has read every document up to this time (for closing sessions).
+    let mut scored_through = chrono_dt(resume.dt);
+    let grace = chrono::Duration::from_std(cfg.late_arrival_grace).unwrap_or_default();
     while !shutdown.is_set() {
         // Checked here too, not only while idle, so a long backlog does not delay a retrain.
         if retrain.has_changed().unwrap_or(false) {
@@ -109,6 +113,7 @@ pub(crate) async fn run_worker(
         // pile of late documents must not hold up new ones.
         let sweep_now = Instant::now() >= sweep_due && !last_swept;
         last_swept = sweep_now;
+        let follow_upper = Utc::now() - grace;
         let step = if sweep_now {
             if let Err(e) = ctx.harvest_feedback(&model).await {
                 tracing::warn!(source = %ctx.key, "picking up feedback: {}", cfg.mongo.scrub(&e.to_string()));
@@ -131,10 +136,18 @@ pub(crate) async fn run_worker(
                     tracing::info!(source = %ctx.key, "MongoDB reachable again; continuing from the resume point");
                 }
                 backoff.reset();
+                if !swept {
+                    scored_through = if n >= cfg.batch_size as usize {
+                        scored_through.max(chrono_dt(resume.dt))
+                    } else {
+                        follow_upper
+                    };
+                }
                 if n >= cfg.batch_size as usize {
                     continue; // backlog: next batch right away
                 }
                 if swept {
+                    super::session::run_pass(&ctx, &model, scored_through, false).await;
                     // The sweep is done for now; the follow query runs next (never two
                     // sweeps in a row), so a sweep never delays the backlog or new documents.
                     if backlog_done {
@@ -145,7 +158,10 @@ pub(crate) async fn run_worker(
                 backlog_done = true;
                 if ctx.once {
                     if swept_after_backlog {
-                        break; // backlog followed, then swept behind it once
+                        // Backlog followed, then swept behind it once: end of input, so
+                        // every open session is complete.
+                        super::session::run_pass(&ctx, &model, scored_through, true).await;
+                        break;
                     }
                     sweep_due = Instant::now();
                     continue;
@@ -181,6 +197,10 @@ pub(crate) async fn run_worker(
     ctx.report(None)
 }
 
+fn chrono_dt(t: mongodb::bson::DateTime) -> chrono::DateTime<Utc> {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or_default()
+}
+
 /// The saved resume point, or the start of the training window on a first start (so the
 /// backlog inside the window is scored). `None` when stopping.
 async fn load_resume(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Resume> {
@@ -203,6 +223,7 @@ async fn background_retrain(ctx: Arc<WorkerCtx>, mut shutdown: Shutdown) {
         if !shutdown.is_set() {
             ctx.apply_feedback(&m).await;
             ctx.refit_threat().await;
+            super::session::refit(&ctx, &m).await;
             tracing::info!(source = %ctx.key, version = m.version(), "switched to the retrained model");
             ctx.set_model(m);
         }

@@ -354,7 +354,7 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
-fn cut_key(k: &str) -> &str {
+pub(crate) fn cut_key(k: &str) -> &str {
     if k.len() <= MAX_KEY_BYTES {
         return k;
     }

@@ -12,7 +12,7 @@
 use mongodb::bson::{doc, Bson, Document};
 use mongodb::Database;
 
-use crate::source::mongo::{SKIPPED_FIELD, VERSION_FIELD};
+use crate::source::mongo::{SESSION_SCORE_FIELD, SKIPPED_FIELD, VERSION_FIELD};
 
 /// One update statement.
 #[derive(Debug, Clone)]
@@ -83,6 +83,34 @@ impl MongoVerdicts {
                 }
             })
             .collect();
+        self.run_update(updates).await
+    }
+
+    /// Writes session verdicts: one multi-document statement per session, `$set` on the
+    /// session's `_id`s that have no `lad_session_score` yet (write-once like
+    /// [`MongoVerdicts::write`]: a redone or concurrent write matches nothing), all in one
+    /// unordered `update` command.
+    pub async fn write_sessions(
+        &self,
+        sessions: Vec<(Vec<Bson>, Document)>,
+    ) -> Result<WriteOutcome, SinkError> {
+        if sessions.is_empty() {
+            return Ok(WriteOutcome::default());
+        }
+        let updates: Vec<Document> = sessions
+            .into_iter()
+            .map(|(ids, set)| {
+                doc! {
+                    "q": { "_id": { "$in": ids }, SESSION_SCORE_FIELD: { "$exists": false } },
+                    "u": { "$set": set },
+                    "multi": true,
+                }
+            })
+            .collect();
+        self.run_update(updates).await
+    }
+
+    async fn run_update(&self, updates: Vec<Document>) -> Result<WriteOutcome, SinkError> {
         let reply = self
             .db
             .run_command(doc! {

@@ -1,7 +1,7 @@
 //! MongoDB log documents as a source: every read service mode makes from a log collection,
 //! each a single command, so the cost per batch is visible here.
 //!
-//! Two indexes serve the reads (both created by [`MongoLogs::ensure_indexes`]):
+//! Indexes serving the reads (all created by [`MongoLogs::ensure_indexes`]):
 //!
 //! * `{HOSTNAME, DATETIME, _id}` — training (the newest messages of a host) and the follow
 //!   query (the next documents after the resume point, in `(datetime, _id)` order);
@@ -9,6 +9,8 @@
 //!   never handled sit under the key `lad_model_version: null`, so finding the few late ones
 //!   behind the resume point scans only unhandled documents, not the whole training window.
 //!   The price is one index-key change per write-back (lad sets `lad_model_version`).
+//! * `{HOSTNAME, lad_session_score, lad_session_key, DATETIME}` — only for a collection with
+//!   `SESSION_KEY`: the session pass's documents (a key, no session score yet).
 
 use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
@@ -25,6 +27,10 @@ pub const VERSION_FIELD: &str = "lad_model_version";
 pub const SKIPPED_FIELD: &str = "lad_skipped";
 /// Field counting failed scoring attempts of a document (retried by the sweep).
 pub const FAILURES_FIELD: &str = "lad_scoring_failures";
+/// Field with a scored document's session key (collections with `SESSION_KEY`).
+pub const SESSION_KEY_FIELD: &str = "lad_session_key";
+/// Field with the score of the session a document belongs to, once that session closed.
+pub const SESSION_SCORE_FIELD: &str = "lad_session_score";
 
 /// Which fields of a log document lad reads (`MESSAGE_INDEX`, `DATETIME_INDEX`,
 /// `HOSTNAME_INDEX`).
@@ -36,6 +42,9 @@ pub struct LogFields {
     /// Read whole documents (a structured `PROFILE` maps all of a document to an event),
     /// not only the message and datetime fields.
     pub whole_documents: bool,
+    /// `SESSION_KEY` of the collection: the follow and sweep reads then also fetch a key
+    /// field (`{FIELD: path}`), and [`MongoLogs::ensure_indexes`] adds the session index.
+    pub session_key: Option<crate::session::KeySpec>,
 }
 
 /// Where a worker continues: the last handled document with a BSON-date timestamp.
@@ -60,6 +69,19 @@ pub struct TrainingRead {
     /// With [`LogFields::whole_documents`]: the documents themselves (newest first), and
     /// `messages` stays empty.
     pub documents: Vec<Document>,
+}
+
+/// One document as the session pass and the session model's training read see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SessionDoc {
+    pub id: Bson,
+    /// The datetime field, when it is a BSON date (milliseconds since the epoch).
+    pub at_ms: Option<i64>,
+    /// The message, cut to [`MAX_MESSAGE_BYTES`], when it is a string.
+    pub message: Option<String>,
+    /// The extra field the read asked for: the key field (`SESSION_KEY: {FIELD: …}`) for
+    /// training, `lad_session_key` for the session pass.
+    pub field: Option<Bson>,
 }
 
 /// `chrono` time as a BSON date (millisecond precision).
@@ -113,7 +135,23 @@ impl MongoLogs {
                     .build(),
             )
             .build();
-        for model in [follow, sweep] {
+        let mut models = vec![follow, sweep];
+        if f.session_key.is_some() {
+            // The session pass reads documents with a key and no session score: they sit
+            // under `lad_session_score: null` with a string key, so the pass scans only
+            // those, not the documents already done or without a key.
+            models.push(
+                IndexModel::builder()
+                    .keys(doc! { &f.hostname: 1, SESSION_SCORE_FIELD: 1, SESSION_KEY_FIELD: 1, &f.datetime: 1 })
+                    .options(
+                        IndexOptions::builder()
+                            .name(format!("lad_sessions_{}_{}", f.hostname, f.datetime))
+                            .build(),
+                    )
+                    .build(),
+            );
+        }
+        for model in models {
             match self.logs.create_index(model).await {
                 Ok(_) => {}
                 Err(e) if matches!(&*e.kind, ErrorKind::Command(c) if matches!(c.code, 85 | 86)) => {
@@ -258,6 +296,97 @@ impl MongoLogs {
             .await
     }
 
+    /// The session model's training read: the newest `max` documents of the host in
+    /// `[start, end)` (newest first), with the message, the time and `key_field` (a
+    /// `SESSION_KEY: {FIELD: …}` path), at most `max_bytes` of messages in all.
+    pub async fn session_training(
+        &self,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+        max: u64,
+        max_bytes: u64,
+        key_field: Option<&str>,
+    ) -> Result<Vec<SessionDoc>, mongodb::error::Error> {
+        let f = &self.fields;
+        let filter = doc! {
+            &f.hostname: &self.hostname,
+            &f.datetime: { "$gte": bson_dt(start), "$lt": bson_dt(end) },
+        };
+        let limit = i64::try_from(max).unwrap_or(i64::MAX);
+        let mut projection = doc! { &f.message: 1, &f.datetime: 1 };
+        if let Some(k) = key_field {
+            projection.insert(k, 1);
+        }
+        let mut cursor = self
+            .logs
+            .find(filter)
+            .sort(doc! { &f.datetime: -1 })
+            .limit(limit)
+            .projection(projection)
+            .batch_size(u32::try_from(max.min(10_000)).unwrap_or(10_000))
+            .await?;
+        let mut out = Vec::new();
+        let mut bytes = 0u64;
+        while let Some(d) = cursor.try_next().await? {
+            let row = self.session_doc(&d, key_field);
+            bytes += row.message.as_ref().map_or(0, |m| m.len() as u64);
+            if bytes > max_bytes && !out.is_empty() {
+                break;
+            }
+            out.push(row);
+        }
+        Ok(out)
+    }
+
+    /// The session pass's read: up to `limit` documents of the host from `window_start` on
+    /// that have a session key and no session score yet, in `(datetime, _id)` order, with
+    /// their message, time and key. Served by the session index (see
+    /// [`MongoLogs::ensure_indexes`]).
+    pub async fn open_session_docs(
+        &self,
+        window_start: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<SessionDoc>, mongodb::error::Error> {
+        let f = &self.fields;
+        let filter = doc! {
+            &f.hostname: &self.hostname,
+            SESSION_SCORE_FIELD: Bson::Null,
+            SESSION_KEY_FIELD: { "$type": "string" },
+            VERSION_FIELD: { "$exists": true },
+            &f.datetime: { "$gte": bson_dt(window_start) },
+        };
+        let docs: Vec<Document> = self
+            .logs
+            .find(filter)
+            .sort(doc! { &f.datetime: 1, "_id": 1 })
+            .limit(i64::from(limit))
+            .batch_size(limit.min(10_000))
+            .projection(doc! { &f.message: 1, &f.datetime: 1, SESSION_KEY_FIELD: 1 })
+            .await?
+            .try_collect()
+            .await?;
+        Ok(docs
+            .iter()
+            .map(|d| self.session_doc(d, Some(SESSION_KEY_FIELD)))
+            .collect())
+    }
+
+    fn session_doc(&self, d: &Document, field: Option<&str>) -> SessionDoc {
+        let f = &self.fields;
+        SessionDoc {
+            id: d.get("_id").cloned().unwrap_or(Bson::Null),
+            at_ms: match get_path(d, &f.datetime) {
+                Some(Bson::DateTime(t)) => Some(t.timestamp_millis()),
+                _ => None,
+            },
+            message: match get_path(d, &f.message) {
+                Some(Bson::String(s)) => Some(truncate_message(s.clone(), MAX_MESSAGE_BYTES).0),
+                _ => None,
+            },
+            field: field.and_then(|k| get_path(d, k)).cloned(),
+        }
+    }
+
     async fn find_sorted(
         &self,
         filter: Document,
@@ -272,7 +401,11 @@ impl MongoLogs {
             .limit(i64::from(limit))
             .batch_size(limit);
         if !self.fields.whole_documents {
-            find = find.projection(doc! { &self.fields.message: 1, dtf: 1, FAILURES_FIELD: 1 });
+            let mut projection = doc! { &self.fields.message: 1, dtf: 1, FAILURES_FIELD: 1 };
+            if let Some(crate::session::KeySpec::Field(path)) = &self.fields.session_key {
+                projection.insert(path, 1);
+            }
+            find = find.projection(projection);
         }
         if let Some(h) = hint {
             find = find.hint(mongodb::options::Hint::Name(h));
