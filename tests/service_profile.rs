@@ -436,3 +436,110 @@ async fn real_wazuh_alerts_second_half_stays_quiet() {
     assert!(share <= 0.02, "{flagged} of {n_test} flagged");
     h.finish().await;
 }
+
+/// Per-user command sequences in service mode (issue 11, item 5): osquery process events in
+/// MongoDB, `SESSION_KEY: {FIELD: columns.username}`. Each user's working sessions (login,
+/// shell, their usual programs, logout) train the session model; a new session of bob that
+/// downloads, `chmod`s and runs a miner gets `lad_session_anomaly: 1` and its worst event
+/// named, ann's usual session does not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unusual_command_sequence_of_a_user_gets_a_session_anomaly() {
+    let Some(h) =
+        Harness::new("an_unusual_command_sequence_of_a_user_gets_a_session_anomaly").await
+    else {
+        return;
+    };
+    let coll = h.coll("osquery");
+    let now = Utc::now();
+    let session = |user: &str, t0: chrono::DateTime<Utc>, work: &[&str], kind: &str| {
+        let mut v = vec![osq("web-1", user, "login", t0)];
+        v.push(osq("web-1", user, "bash", t0 + Duration::seconds(1)));
+        for (k, w) in work.iter().enumerate() {
+            v.push(osq("web-1", user, w, t0 + Duration::seconds(2 + k as i64)));
+        }
+        v.push(osq("web-1", user, "logout", t0 + Duration::seconds(8)));
+        for d in &mut v {
+            d.insert("kind", kind);
+        }
+        v
+    };
+    let mut train = Vec::new();
+    for d in 0..40 {
+        let t0 = now - Duration::hours(3) + Duration::minutes(4 * d);
+        train.extend(session("ann", t0, &["vim", "make", "git"], "train"));
+        train.extend(session(
+            "bob",
+            t0 + Duration::seconds(30),
+            &["psql", "vim", "ls"],
+            "train",
+        ));
+    }
+    let n_train = train.len() as u64;
+    insert(&coll, train).await;
+    let yaml = format!(
+        "MG_URI: \"{}\"\nMG_DB: {}\nMODEL_BASE_DIR: \"{}\"\nLATE_ARRIVAL_GRACE: 0\n\
+         MG_SERVER_SELECTION_TIMEOUT: 5\n\
+         LOG_SOURCES:\n\
+         \x20 osquery:\n\
+         \x20   HOSTNAMES: [web-1]\n\
+         \x20   HOSTNAME_INDEX: hostIdentifier\n\
+         \x20   PROFILE: osquery\n\
+         \x20   SESSION_KEY: {{FIELD: columns.username}}\n\
+         \x20   SESSION_TIMEOUT: 60\n",
+        h.uri,
+        h.db_name,
+        h.models.path().display()
+    );
+    let cfg = config(&yaml);
+    h.run_once(cfg.clone()).await;
+    assert_eq!(
+        count(&coll, doc! { "lad_session_score": { "$exists": true } }).await,
+        n_train,
+        "every training document is in a scored session"
+    );
+    let train_flagged = count(&coll, doc! { "kind": "train", "lad_session_anomaly": 1 }).await;
+    let t0 = now - Duration::minutes(5);
+    let mut new_docs = session("ann", t0, &["vim", "make", "git"], "ann_usual");
+    new_docs.extend(session(
+        "bob",
+        t0 + Duration::seconds(20),
+        &["curl", "chmod", "xmrig"],
+        "bob_odd",
+    ));
+    insert(&coll, new_docs).await;
+    h.run_once(cfg).await;
+    let get = |kind: &'static str| {
+        let coll = coll.clone();
+        async move {
+            coll.find(doc! { "kind": kind })
+                .await
+                .expect("find")
+                .try_collect::<Vec<Document>>()
+                .await
+                .expect("read")
+        }
+    };
+    let odd = get("bob_odd").await;
+    assert_eq!(odd.len(), 6);
+    for d in &odd {
+        assert_eq!(d.get_i32("lad_session_anomaly"), Ok(1), "{d:?}");
+        assert_eq!(d.get_str("lad_session_key"), Ok("bob"));
+        assert_eq!(d.get_i64("lad_session_events"), Ok(6), "{d:?}");
+    }
+    let worst = odd[0].get_str("lad_session_worst").unwrap_or_default();
+    assert!(
+        ["curl", "chmod", "xmrig"]
+            .iter()
+            .any(|w| worst.ends_with(w)),
+        "worst event {worst}"
+    );
+    for d in get("ann_usual").await {
+        assert_eq!(d.get_i32("lad_session_anomaly"), Ok(0), "{d:?}");
+    }
+    eprintln!("training sessions' documents flagged: {train_flagged} of {n_train}");
+    assert!(
+        train_flagged <= n_train / 20,
+        "{train_flagged} of {n_train}"
+    );
+    h.finish().await;
+}

@@ -237,6 +237,9 @@ impl WorkerCtx {
             .filter_map(|d| {
                 let mut p = super::doc::prepare(d, &shape, &mut stats)?;
                 p.session_key = self.sessions.key_of(d, &p);
+                if p.session_key.is_some() {
+                    p.session_event = super::session::event_of(&p);
+                }
                 Some(p)
             })
             .collect();

@@ -97,6 +97,8 @@ pub struct Prepared {
     /// `lad_session_key` to write with the score (collections with `SESSION_KEY`; filled
     /// by the worker, see `service::session`).
     pub session_key: Option<String>,
+    /// `lad_session_event` to write with it: a structured document's event token.
+    pub session_event: Option<String>,
 }
 
 /// How a worker reads its documents: the configured fields, and the structured profile of
@@ -190,6 +192,7 @@ pub fn prepare(doc: &Document, shape: &Shape<'_>, stats: &mut ProfileStats) -> O
         failures,
         detail: None,
         session_key: None,
+        session_event: None,
     };
     if let Some(profile) = shape.profile {
         out.action = match parse_datetime(dt) {

@@ -187,6 +187,16 @@ impl Sessions {
     }
 }
 
+/// A structured document's session event: its first event's token (event type, action,
+/// program; see [`crate::session::events::event_token`]). `None` for a syslog document,
+/// whose event is its message's kind.
+pub(crate) fn event_of(p: &Prepared) -> Option<String> {
+    match &p.action {
+        Action::Score { events, .. } => events.first().map(crate::session::events::event_token),
+        Action::Skip(_) => None,
+    }
+}
+
 /// A sessionizer with the worker's time-out; keys are given with `push_keys`.
 fn sessionizer<T: Clone>(timeout_ms: i64) -> Option<Sessionizer<T>> {
     Sessionizer::new(SessionizerParams {
@@ -207,6 +217,14 @@ pub(crate) async fn refit(ctx: &WorkerCtx, model: &Arc<HostModel>) {
     };
     let cfg = &ctx.config;
     let end = Utc::now();
+    // A structured collection's documents become their first event's message and token.
+    let mapper = |d: &Document| {
+        let profile = ctx.profile.as_ref()?;
+        let mut stats = crate::profile::ProfileStats::default();
+        let evs = super::doc::events_of(d, profile, &ctx.source.hostname, None, &mut stats).ok()?;
+        let e = evs.first()?;
+        Some((e.message.clone(), crate::session::events::event_token(e)))
+    };
     let rows = match ctx
         .logs
         .session_training(
@@ -215,6 +233,9 @@ pub(crate) async fn refit(ctx: &WorkerCtx, model: &Arc<HostModel>) {
             cfg.train_max_entries,
             cfg.train_max_bytes,
             keyer.field(),
+            ctx.profile
+                .is_some()
+                .then_some(&mapper as crate::source::mongo::EventMapper<'_>),
         )
         .await
     {
@@ -261,7 +282,8 @@ fn fit_sessions(
         let Some(key) = keyer.key_of(r.field.as_ref(), msg) else {
             continue;
         };
-        let closed = sz.push_keys(&[key], Some(at), model.kind_of(msg).1);
+        let event = r.event.clone().unwrap_or_else(|| model.kind_of(msg).1);
+        let closed = sz.push_keys(&[key], Some(at), event);
         sessions.extend(closed.into_iter().map(|c| c.events));
     }
     sessions.extend(sz.flush().into_iter().map(|c| c.events));
@@ -409,11 +431,11 @@ fn closed_sessions(
         let (Some(at), Some(Bson::String(key))) = (r.at_ms, r.field.as_ref()) else {
             continue;
         };
-        let event = r
-            .message
-            .as_deref()
-            .map(|m| model.kind_of(m).1)
-            .unwrap_or_default();
+        let event = match (&r.event, r.message.as_deref()) {
+            (Some(e), _) => e.clone(),
+            (None, Some(m)) => model.kind_of(m).1,
+            (None, None) => String::new(),
+        };
         done.extend(sz.push_keys(&[key.as_str()], Some(at), (r.id.clone(), event)));
     }
     let (ended, still_open): (Vec<_>, Vec<_>) = sz
@@ -513,6 +535,7 @@ mod tests {
             at_ms: Some(at),
             message: Some("m".into()),
             field: Some(Bson::String(key.into())),
+            event: None,
         }
     }
 

@@ -147,6 +147,9 @@ pub(crate) async fn verdicts(
                         let mut set = scored_set(&s.score, s.reason.as_ref(), &version);
                         if let Some(k) = &p.session_key {
                             set.insert(super::session::SESSION_KEY_FIELD, k.as_str());
+                            if let Some(e) = &p.session_event {
+                                set.insert(crate::source::mongo::SESSION_EVENT_FIELD, e.as_str());
+                            }
                         }
                         if let Some(t) = &s.triage {
                             threat_fields(&mut set, t);

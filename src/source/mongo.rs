@@ -29,6 +29,9 @@ pub const SKIPPED_FIELD: &str = "lad_skipped";
 pub const FAILURES_FIELD: &str = "lad_scoring_failures";
 /// Field with a scored document's session key (collections with `SESSION_KEY`).
 pub const SESSION_KEY_FIELD: &str = "lad_session_key";
+/// Field with a structured document's session event (its token, see
+/// [`crate::session::events::event_token`]), written with its session key.
+pub const SESSION_EVENT_FIELD: &str = "lad_session_event";
 /// Field with the score of the session a document belongs to, once that session closed.
 pub const SESSION_SCORE_FIELD: &str = "lad_session_score";
 
@@ -82,7 +85,13 @@ pub struct SessionDoc {
     /// The extra field the read asked for: the key field (`SESSION_KEY: {FIELD: …}`) for
     /// training, `lad_session_key` for the session pass.
     pub field: Option<Bson>,
+    /// A structured document's session event (`lad_session_event`, or from the training
+    /// read's mapper); `None`: the event is the message's kind.
+    pub event: Option<String>,
 }
+
+/// Maps a whole structured document to its message and session event (training read).
+pub type EventMapper<'a> = &'a (dyn Fn(&Document) -> Option<(String, String)> + Sync);
 
 /// `chrono` time as a BSON date (millisecond precision).
 pub fn bson_dt(t: DateTime<Utc>) -> mongodb::bson::DateTime {
@@ -306,6 +315,7 @@ impl MongoLogs {
         max: u64,
         max_bytes: u64,
         key_field: Option<&str>,
+        events: Option<EventMapper<'_>>,
     ) -> Result<Vec<SessionDoc>, mongodb::error::Error> {
         let f = &self.fields;
         let filter = doc! {
@@ -317,18 +327,29 @@ impl MongoLogs {
         if let Some(k) = key_field {
             projection.insert(k, 1);
         }
-        let mut cursor = self
+        let mut find = self
             .logs
             .find(filter)
             .sort(doc! { &f.datetime: -1 })
             .limit(limit)
-            .projection(projection)
-            .batch_size(u32::try_from(max.min(10_000)).unwrap_or(10_000))
-            .await?;
+            .batch_size(u32::try_from(max.min(10_000)).unwrap_or(10_000));
+        if events.is_none() {
+            find = find.projection(projection);
+        }
+        let mut cursor = find.await?;
         let mut out = Vec::new();
         let mut bytes = 0u64;
         while let Some(d) = cursor.try_next().await? {
-            let row = self.session_doc(&d, key_field);
+            let mut row = self.session_doc(&d, key_field);
+            if let Some(map) = events {
+                match map(&d) {
+                    Some((message, event)) => {
+                        row.message = Some(message);
+                        row.event = Some(event);
+                    }
+                    None => continue,
+                }
+            }
             bytes += row.message.as_ref().map_or(0, |m| m.len() as u64);
             if bytes > max_bytes && !out.is_empty() {
                 break;
@@ -361,7 +382,7 @@ impl MongoLogs {
             .sort(doc! { &f.datetime: 1, "_id": 1 })
             .limit(i64::from(limit))
             .batch_size(limit.min(10_000))
-            .projection(doc! { &f.message: 1, &f.datetime: 1, SESSION_KEY_FIELD: 1 })
+            .projection(doc! { &f.message: 1, &f.datetime: 1, SESSION_KEY_FIELD: 1, SESSION_EVENT_FIELD: 1 })
             .await?
             .try_collect()
             .await?;
@@ -384,6 +405,10 @@ impl MongoLogs {
                 _ => None,
             },
             field: field.and_then(|k| get_path(d, k)).cloned(),
+            event: match d.get(SESSION_EVENT_FIELD) {
+                Some(Bson::String(s)) => Some(s.clone()),
+                _ => None,
+            },
         }
     }
 
