@@ -27,6 +27,20 @@ pub struct BenchArgs {
     /// Training messages per host for `--hosts`.
     #[arg(long, default_value_t = 100_000)]
     pub per_host: usize,
+    /// Session detector: fit on this many sessions resampled (seeded) from
+    /// `--sessions-file`, score a stream of as many through the sessionizer, and hold
+    /// `--open-sessions` open at once (0 skips it).
+    #[arg(long, default_value_t = 0)]
+    pub sessions: usize,
+    /// Sessions JSONL to resample (`session`, `label`, `events`).
+    #[arg(
+        long,
+        default_value = "../shared/data/sessions/hdfs_100k_sessions_train.jsonl"
+    )]
+    pub sessions_file: PathBuf,
+    /// Open sessions held at once for the memory measurement.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub open_sessions: usize,
     #[command(flatten)]
     pub opts: ModelOpts,
 }
@@ -95,12 +109,128 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
             }),
         );
     }
+    if a.sessions > 0 {
+        results.insert(
+            "sessions".into(),
+            bench_sessions(&a.sessions_file, a.sessions, a.open_sessions)?,
+        );
+    }
     results.insert(
         "peak_rss_mib".into(),
         serde_json::json!(lad::runtime::peak_rss_mib()),
     );
     println!("{}", serde_json::to_string_pretty(&results)?);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Current resident memory (Linux `VmRSS`), in MiB; 0 where unavailable.
+fn rss_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(0.0, |kb| kb / 1024.0)
+}
+
+/// Issue 11's session targets: fit on `n` sessions, the scoring rate of a stream of events
+/// through the sessionizer and the model, and the memory of `open` open sessions.
+fn bench_sessions(
+    file: &std::path::Path,
+    n: usize,
+    open: usize,
+) -> anyhow::Result<serde_json::Value> {
+    use lad::session::{
+        read_sessions_jsonl, SessionModel, SessionParams, Sessionizer, SessionizerParams,
+    };
+    let (real, _) = read_sessions_jsonl(file)?;
+    anyhow::ensure!(!real.is_empty(), "no sessions in {}", file.display());
+    let mut rng = SplitMix64::new(11);
+    let pick: Vec<&[String]> = (0..n)
+        .map(|_| {
+            real[(rng.next_u64() % real.len() as u64) as usize]
+                .events
+                .as_slice()
+        })
+        .collect();
+    let params = SessionParams::default();
+    let t0 = Instant::now();
+    let model = SessionModel::fit(&pick, &params)?;
+    let fit_s = t0.elapsed().as_secs_f64();
+
+    // A stream: sessions interleaved 64 at a time, one event every millisecond, each key
+    // closing after a 1 s idle time-out; every closed session is scored.
+    let mut sz: Sessionizer<u32> = Sessionizer::new(SessionizerParams {
+        idle_timeout_ms: Some(1000),
+        ..SessionizerParams::default()
+    })?;
+    let mut events = 0u64;
+    let mut flagged = 0usize;
+    let mut scored = 0usize;
+    let mut t_ms = 0i64;
+    let t1 = Instant::now();
+    for (g, group) in pick.chunks(64).enumerate() {
+        let longest = group.iter().map(|s| s.len()).max().unwrap_or(0);
+        for i in 0..longest {
+            for (j, s) in group.iter().enumerate() {
+                let Some(e) = s.get(i) else { continue };
+                let key = format!("blk_{g}_{j}");
+                t_ms += 1;
+                events += 1;
+                for c in sz.push_keys(&[key.as_str()], Some(t_ms), model.event_id(e)) {
+                    scored += 1;
+                    flagged += usize::from(model.score_ids(&c.events).is_anomaly);
+                }
+            }
+        }
+    }
+    for c in sz.flush() {
+        scored += 1;
+        flagged += usize::from(model.score_ids(&c.events).is_anomaly);
+    }
+    let stream_s = t1.elapsed().as_secs_f64();
+
+    // Memory: `open` sessions open at once (two events each, no time-out), then closed and
+    // scored at the end of input.
+    let before = rss_mib();
+    let mut sz: Sessionizer<u32> = Sessionizer::new(SessionizerParams {
+        idle_timeout_ms: None,
+        max_open_sessions: open.max(1),
+        ..SessionizerParams::default()
+    })?;
+    let ids: Vec<u32> = real[0].events.iter().map(|e| model.event_id(e)).collect();
+    let t2 = Instant::now();
+    for k in 0..open {
+        let key = format!("blk_{k}");
+        for &id in ids.iter().take(2) {
+            sz.push_keys(&[key.as_str()], None, id);
+        }
+    }
+    let open_now = sz.open_sessions();
+    let held = rss_mib() - before;
+    let closed = sz.flush();
+    let open_flagged = closed
+        .iter()
+        .filter(|c| model.score_ids(&c.events).is_anomaly)
+        .count();
+    let open_s = t2.elapsed().as_secs_f64();
+    Ok(serde_json::json!({
+        "fit_sessions": n,
+        "fit_seconds": fit_s,
+        "stream_events": events,
+        "stream_sessions_scored": scored,
+        "stream_sessions_flagged": flagged,
+        "stream_seconds": stream_s,
+        "stream_events_per_second": events as f64 / stream_s.max(1e-9),
+        "open_sessions": open_now,
+        "open_sessions_rss_mib": held,
+        "bytes_per_open_session": held * 1024.0 * 1024.0 / open_now.max(1) as f64,
+        "open_sessions_closed_and_scored": closed.len(),
+        "open_sessions_flagged": open_flagged,
+        "open_sessions_seconds": open_s,
+    }))
 }
 
 fn measure(
