@@ -41,6 +41,13 @@ pub struct BenchArgs {
     /// Open sessions held at once for the memory measurement.
     #[arg(long, default_value_t = 1_000_000)]
     pub open_sessions: usize,
+    /// Parsing throughput of a structured profile on this file, one thread (with
+    /// `--parse-profile`; repeated until at least 2 s of work).
+    #[arg(long)]
+    pub parse_file: Option<PathBuf>,
+    /// The profile for `--parse-file`.
+    #[arg(long, default_value = "json", value_parser = |s: &str| s.parse::<lad::profile::ProfileKind>())]
+    pub parse_profile: lad::profile::ProfileKind,
     #[command(flatten)]
     pub opts: ModelOpts,
 }
@@ -106,6 +113,31 @@ pub fn run(a: BenchArgs) -> anyhow::Result<ExitCode> {
                 "templates_per_host": models.iter().map(|m| m.info().templates).collect::<Vec<_>>(),
                 "train_seconds_total": t0.elapsed().as_secs_f64(),
                 "peak_rss_mib_with_all_models_loaded": lad::runtime::peak_rss_mib(),
+            }),
+        );
+    }
+    if let Some(path) = &a.parse_file {
+        let bytes = std::fs::read(path)?;
+        let profile = lad::profile::Profile::new(a.parse_profile, Default::default());
+        let (events, stats) = profile.parse_bytes(&bytes);
+        let t0 = Instant::now();
+        let mut reps = 0u64;
+        while t0.elapsed().as_secs_f64() < 2.0 {
+            std::hint::black_box(profile.parse_bytes(&bytes));
+            reps += 1;
+        }
+        let s = t0.elapsed().as_secs_f64();
+        results.insert(
+            "parse".into(),
+            serde_json::json!({
+                "file": path.display().to_string(),
+                "profile": a.parse_profile.name(),
+                "bytes": bytes.len(),
+                "events": events.len(),
+                "lines_skipped": stats.skipped,
+                "repetitions": reps,
+                "events_per_second": (events.len() as u64 * reps) as f64 / s.max(1e-9),
+                "megabytes_per_second": (bytes.len() as u64 * reps) as f64 / s.max(1e-9) / 1e6,
             }),
         );
     }
