@@ -306,6 +306,26 @@ async fn wazuh_alerts_are_scored_per_user_with_controls() {
         Ok("ABUSE_FILES: /etc/shadow")
     );
 
+    // The HTML report's data names a structured anomaly by its event's message.
+    let data = lad::service::report_source::report_data(
+        &cfg,
+        &h.client,
+        &lad::service::report_source::ReportQuery {
+            since: now - Duration::days(3),
+            hosts: vec![],
+            max_points: 100_000,
+            title: None,
+        },
+    )
+    .await
+    .expect("report data");
+    assert!(
+        data.points
+            .iter()
+            .any(|p| p.is_anomaly && p.message == "Integrity checksum changed."),
+        "report messages of structured anomalies"
+    );
+
     // Every alert scored once, none skipped.
     assert_eq!(
         count(&alerts, doc! { "lad_skipped": { "$exists": true } }).await,

@@ -169,20 +169,26 @@ pub async fn report_data(
             datetime_field: { "$gte": bson_dt(q.since) },
             "anomaly_score": { "$exists": true },
         };
-        let mut cursor = db
-            .collection::<Document>(&src.collection)
+        // A structured collection's message is its first event's (whole documents read).
+        let spec = cfg.spec(&src.collection);
+        let profile = spec
+            .profile
+            .map(|k| crate::profile::Profile::new(k, spec.profile_options.clone()));
+        let coll = db.collection::<Document>(&src.collection);
+        let mut find = coll
             .find(filter)
             .sort(doc! { datetime_field: -1 })
             .limit(i64::try_from(max).unwrap_or(i64::MAX))
-            .batch_size(10_000)
-            .projection(doc! {
+            .batch_size(10_000);
+        if profile.is_none() {
+            find = find.projection(doc! {
                 datetime_field: 1,
                 message_field: 1,
                 "anomaly_score": 1,
                 "is_anomaly": 1,
-            })
-            .await
-            .map_err(err)?;
+            });
+        }
+        let mut cursor = find.await.map_err(err)?;
         while let Some(d) = cursor.try_next().await.map_err(err)? {
             let Some(score) = d.get("anomaly_score").and_then(as_f64) else {
                 continue;
@@ -195,8 +201,17 @@ pub async fn report_data(
                 Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
                 _ => None,
             };
-            let message = match (is_anomaly, get_path(&d, message_field)) {
-                (true, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
+            let message = match (is_anomaly, &profile, get_path(&d, message_field)) {
+                (false, _, _) => String::new(),
+                (true, Some(p), _) => {
+                    let mut stats = crate::profile::ProfileStats::default();
+                    super::doc::events_of(&d, p, &src.hostname, None, &mut stats)
+                        .ok()
+                        .and_then(|evs| evs.into_iter().next())
+                        .map(|e| cut(&e.message, MAX_REPORT_MESSAGE))
+                        .unwrap_or_default()
+                }
+                (true, None, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
                 _ => String::new(),
             };
             points.push(ReportPoint {
