@@ -59,10 +59,56 @@ pub struct DetectArgs {
     /// Where the session records go.
     #[arg(long, default_value = "lad-sessions.ndjson")]
     pub sessions_output: PathBuf,
+    /// Lines: also run the threat layer (`shipped`, or a rule file's path): burst detectors
+    /// and threat rules fitted on the training lines, fed every line in order; the line
+    /// score and the threat finding become one verdict, and every anomaly's record gets
+    /// `lad_threat` and `lad_severity`. Times come from RFC 3164 syslog headers.
+    #[arg(long)]
+    pub threat_rules: Option<String>,
+    /// Year of syslog timestamps for `--threat-rules` (the format has none).
+    #[arg(long, default_value_t = 2000)]
+    pub year: i32,
     #[command(flatten)]
     pub profile: ProfileOpts,
     #[command(flatten)]
     pub opts: ModelOpts,
+}
+
+/// The threat layer's verdicts on the input lines, in order (`--threat-rules`): fitted on
+/// the training lines (`train`: indices into `inputs`), then the stream restarted and every
+/// line observed in order, as the service replays its backlog.
+fn threat_verdicts(
+    spec: &str,
+    year: i32,
+    inputs: &[(String, Record)],
+    train: std::ops::Range<usize>,
+    scores: &mut [lad::model::Score],
+) -> anyhow::Result<Vec<lad::threat::triage::Triage>> {
+    use lad::threat::{syslog::event_from_line, RuleFile, ThreatEngine, ThreatParams};
+    let rules = if spec == "shipped" {
+        RuleFile::shipped()
+    } else {
+        RuleFile::load(std::path::Path::new(spec))
+            .with_context(|| format!("--threat-rules {spec}"))?
+    };
+    let mut engine = ThreatEngine::new(&rules, ThreatParams::default())?;
+    let events: Vec<_> = inputs
+        .iter()
+        .map(|(_, r)| event_from_line(&r.message, r.line, year))
+        .collect();
+    engine.fit(&events[train]);
+    engine.restart_stream();
+    Ok(events
+        .iter()
+        .zip(scores.iter_mut())
+        .map(|(e, s)| {
+            let finding = engine.observe(e);
+            let t = lad::threat::triage::triage(s, Some(&finding));
+            s.is_anomaly = t.is_anomaly;
+            s.anomaly_score = t.anomaly_score;
+            t
+        })
+        .collect())
 }
 
 pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
@@ -129,6 +175,17 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
     };
     let mut scores = model.score(&messages[..trained_on]);
     scores.extend(model.score_and_learn(&messages[trained_on..]));
+    let triaged = match &a.threat_rules {
+        Some(spec) => {
+            let train = if trained_on > 0 {
+                0..trained_on
+            } else {
+                0..inputs.len()
+            };
+            Some(threat_verdicts(spec, a.year, &inputs, train, &mut scores)?)
+        }
+        None => None,
+    };
 
     let mut out: Box<dyn Write> = if a.output.as_os_str() == "-" {
         Box::new(BufWriter::new(std::io::stdout().lock()))
@@ -137,9 +194,25 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
             File::create(&a.output).with_context(|| format!("creating {}", show(&a.output)))?,
         ))
     };
-    for ((file, r), s) in inputs.iter().zip(&scores) {
-        let reason = s.is_anomaly.then(|| model.reason(&r.message, s));
-        ndjson::write_record(&mut out, file, r.line, &r.message, s, reason.as_ref())?;
+    for (i, ((file, r), s)) in inputs.iter().zip(&scores).enumerate() {
+        let t = triaged.as_ref().and_then(|v| v.get(i));
+        let mut reason = s.is_anomaly.then(|| model.reason(&r.message, s));
+        if let (Some(reason), Some(t)) = (reason.as_mut(), t) {
+            reason.threat.clone_from(&t.threat_reason);
+        }
+        let threat = ndjson::ThreatFields {
+            threat: t.and_then(|t| t.threat_type.as_ref()).map(|k| k.as_str()),
+            severity: t.and_then(|t| t.severity).map(|s| s.as_str()),
+        };
+        ndjson::write_record(
+            &mut out,
+            file,
+            r.line,
+            &r.message,
+            s,
+            reason.as_ref(),
+            threat,
+        )?;
     }
     out.flush()?;
     drop(out);

@@ -18,7 +18,19 @@ pub struct ScoredRecord<'a> {
     /// Why, in words and numbers (anomalies only: see [`crate::model::Reason`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lad_reason: Option<&'a Reason>,
+    /// With `--threat-rules`: the anomaly's threat type and severity.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lad_threat: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lad_severity: Option<&'a str>,
     pub signals: &'a crate::model::Signals,
+}
+
+/// The threat layer's verdict on a record (`lad detect --threat-rules`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ThreatFields<'a> {
+    pub threat: Option<&'a str>,
+    pub severity: Option<&'a str>,
 }
 
 /// Writes one record per line.
@@ -29,6 +41,7 @@ pub fn write_record<W: Write>(
     message: &str,
     score: &Score,
     lad_reason: Option<&Reason>,
+    threat: ThreatFields<'_>,
 ) -> std::io::Result<()> {
     let rec = ScoredRecord {
         file,
@@ -38,6 +51,8 @@ pub fn write_record<W: Write>(
         anomaly_score: score.anomaly_score,
         reason: score.signals.explain(),
         lad_reason,
+        lad_threat: threat.threat,
+        lad_severity: threat.severity,
         signals: &score.signals,
     };
     serde_json::to_writer(&mut *w, &rec).map_err(std::io::Error::other)?;
