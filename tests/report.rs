@@ -326,6 +326,7 @@ fn file_mode_points_use_line_numbers_and_big_inputs_stay_small() {
         points,
         models: vec![],
         fleet_events: Vec::new(),
+        threats: Vec::new(),
     };
     let html = render_html(&data);
     let scores = figure(&html, "scores");
@@ -492,6 +493,7 @@ fn render_extremes() {
                 points: points.clone(),
                 models: vec![],
                 fleet_events: Vec::new(),
+                threats: Vec::new(),
             };
             let html = render_html(&data);
             assert!(html.ends_with("</html>\n"), "round {round}");

@@ -135,6 +135,8 @@ fn detect_with_threat_rules_names_brute_force() {
         .arg(shared("../loghub_2k/OpenSSH_2k.log"))
         .args(["--threat-rules", "shipped", "--year", "2016", "--output"])
         .arg(&out_path)
+        .arg("--report")
+        .arg(dir.path().join("ssh.html"))
         .output()
         .unwrap();
     assert!(
@@ -142,6 +144,13 @@ fn detect_with_threat_rules_names_brute_force() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    let html = std::fs::read_to_string(dir.path().join("ssh.html")).unwrap();
+    let threats = html
+        .split("<h2>Threats</h2>")
+        .nth(1)
+        .and_then(|t| t.split("</table>").next())
+        .expect("a Threats section in the HTML report");
+    assert!(threats.contains("<td>brute_force</td>"), "{threats}");
     let labels =
         std::fs::read_to_string(shared("syslog/OpenSSH_2k.bruteforce_labels.csv")).unwrap();
     let label: std::collections::HashMap<usize, String> = labels

@@ -46,7 +46,8 @@ async fn a_brute_force_burst_gets_a_threat_type_and_severity() {
         ),
     )
     .await;
-    let service = h.start(h.config(&[("syslog", &["h1"])], "THREAT_RULES: shipped\n"));
+    let cfg = h.config(&[("syslog", &["h1"])], "THREAT_RULES: shipped\n");
+    let service = h.start(cfg.clone());
     assert!(wait_scored(&coll, 600, StdDuration::from_secs(120)).await);
 
     // Ordinary traffic at the usual rate, then 60 failed logins from one address in a minute.
@@ -126,5 +127,25 @@ async fn a_brute_force_burst_gets_a_threat_type_and_severity() {
         "lad_reason.threat names the source: {:?}",
         brute.first()
     );
+    // The service's HTML report counts the anomalies by threat type.
+    let data = lad::service::report_source::report_data(
+        &cfg,
+        &h.client,
+        &lad::service::report_source::ReportQuery {
+            since: now - Duration::hours(3),
+            hosts: vec![],
+            max_points: 100_000,
+            title: None,
+        },
+    )
+    .await
+    .expect("report data");
+    let brute_rows: u64 = data
+        .threats
+        .iter()
+        .filter(|t| t.threat == "brute_force")
+        .map(|t| t.count)
+        .sum();
+    assert_eq!(brute_rows, brute.len() as u64, "{:?}", data.threats);
     h.finish().await;
 }

@@ -222,7 +222,14 @@ pub fn run(a: DetectArgs) -> anyhow::Result<ExitCode> {
             (None, Some(t)) => format!("trained on {}", show(t)),
             (None, None) => "trained on the first half of the input".to_string(),
         };
-        let data = super::report::from_detect(&a.files, &inputs, &scores, &model, label);
+        let data = super::report::from_detect(
+            &a.files,
+            &inputs,
+            &scores,
+            &model,
+            label,
+            triaged.as_deref(),
+        );
         super::report::write(&data, path)?;
     }
 

@@ -91,6 +91,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
         points,
         models,
         fleet_events: Vec::new(),
+        threats: Vec::new(),
     };
     write(&data, &a.output)?;
     Ok(ExitCode::SUCCESS)
@@ -177,7 +178,17 @@ pub fn from_detect(
     scores: &[Score],
     model: &Model,
     model_label: String,
+    triaged: Option<&[lad::threat::triage::Triage]>,
 ) -> ReportData {
+    let threats = triaged.map_or_else(Vec::new, |ts| {
+        report::threat_rows(ts.iter().zip(inputs).filter_map(|(t, (_, r))| {
+            Some((
+                t.threat_type.as_ref()?.as_str(),
+                t.severity?.as_str(),
+                r.message.as_str(),
+            ))
+        }))
+    });
     ReportData {
         title: format!("lad detect: {}", names(files)),
         generated_at: chrono::Utc::now(),
@@ -191,6 +202,7 @@ pub fn from_detect(
             .collect(),
         models: vec![(model_label, model.info().clone())],
         fleet_events: Vec::new(),
+        threats,
     }
 }
 

@@ -294,6 +294,23 @@ pub(super) fn render(data: &ReportData) -> String {
         h.push_str("</tbody>\n</table>\n</section>\n");
     }
 
+    // Threat types.
+    if !data.threats.is_empty() {
+        h.push_str(
+            "<section class=\"card\">\n<h2>Threats</h2>\n<p class=\"note\">Anomalies by the threat layer's type and severity.</p>\n<table class=\"threats\">\n<thead><tr><th>threat</th><th>severity</th><th class=\"num\">anomalies</th><th>example</th></tr></thead>\n<tbody>\n",
+        );
+        for t in &data.threats {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td><code>{}</code></td></tr>\n",
+                escape(&t.threat),
+                escape(&t.severity),
+                t.count,
+                escape(&t.example)
+            ));
+        }
+        h.push_str("</tbody>\n</table>\n</section>\n");
+    }
+
     // Models.
     h.push_str("<section class=\"card\">\n<h2>Models</h2>\n");
     if data.models.is_empty() {

@@ -45,6 +45,50 @@ pub struct ReportData {
     pub models: Vec<(String, ModelInfo)>,
     /// Fleet events (service mode): one new kind of message on many hosts.
     pub fleet_events: Vec<FleetEventRow>,
+    /// Anomalies by threat type and severity (the threat layer: `THREAT_RULES`, or
+    /// `lad detect --threat-rules`), most frequent first.
+    pub threats: Vec<ThreatRow>,
+}
+
+/// Anomalies of one threat type and severity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThreatRow {
+    pub threat: String,
+    pub severity: String,
+    pub count: u64,
+    /// One of its messages (the first seen).
+    pub example: String,
+}
+
+/// Counts `(threat type, severity, message)` of anomalies into rows, most frequent first
+/// (ties by type, then severity).
+pub fn threat_rows<'a>(
+    items: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Vec<ThreatRow> {
+    let mut rows: Vec<ThreatRow> = Vec::new();
+    let mut index: std::collections::HashMap<(String, String), usize> = Default::default();
+    for (t, s, m) in items {
+        let key = (t.to_string(), s.to_string());
+        match index.get(&key) {
+            Some(&i) => rows[i].count += 1,
+            None => {
+                index.insert(key, rows.len());
+                rows.push(ThreatRow {
+                    threat: t.to_string(),
+                    severity: s.to_string(),
+                    count: 1,
+                    example: m.chars().take(200).collect(),
+                });
+            }
+        }
+    }
+    rows.sort_by(|a, b| {
+        b.count
+            .cmp(&a.count)
+            .then_with(|| a.threat.cmp(&b.threat))
+            .then_with(|| a.severity.cmp(&b.severity))
+    });
+    rows
 }
 
 /// One fleet event as the report lists it.
@@ -332,6 +376,7 @@ mod tests {
             ],
             models: vec![],
             fleet_events: Vec::new(),
+            threats: Vec::new(),
         };
         let top = data.top_templates(10);
         assert_eq!(top.len(), 2);
@@ -358,6 +403,7 @@ mod tests {
             points: vec![],
             models: vec![],
             fleet_events: Vec::new(),
+            threats: Vec::new(),
         };
         let html = render_html(&data);
         assert!(html.contains("</html>"));

@@ -155,6 +155,7 @@ pub async fn report_data(
     let db = client.database(&cfg.db);
     let max = q.max_points.max(1);
     let mut points: Vec<ReportPoint> = Vec::new();
+    let mut threat_items: Vec<(String, String, String)> = Vec::new();
     for src in &sources {
         let host = label(src);
         let err = |e: mongodb::error::Error| ReportSourceError::Mongo {
@@ -186,6 +187,8 @@ pub async fn report_data(
                 message_field: 1,
                 "anomaly_score": 1,
                 "is_anomaly": 1,
+                "lad_threat": 1,
+                "lad_severity": 1,
             });
         }
         let mut cursor = find.await.map_err(err)?;
@@ -214,6 +217,13 @@ pub async fn report_data(
                 (true, None, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
                 _ => String::new(),
             };
+            if let (true, Ok(t), Ok(s)) = (
+                is_anomaly,
+                d.get_str("lad_threat"),
+                d.get_str("lad_severity"),
+            ) {
+                threat_items.push((t.to_string(), s.to_string(), message.clone()));
+            }
             points.push(ReportPoint {
                 host: host.clone(),
                 time,
@@ -250,6 +260,11 @@ pub async fn report_data(
         });
     Ok(ReportData {
         fleet_events,
+        threats: crate::report::threat_rows(
+            threat_items
+                .iter()
+                .map(|(t, s, m)| (t.as_str(), s.as_str(), m.as_str())),
+        ),
         title: q.title.clone().unwrap_or_else(|| {
             format!(
                 "lad report: {} since {}",

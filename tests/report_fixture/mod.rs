@@ -107,5 +107,18 @@ pub fn fixture() -> ReportData {
         points,
         models,
         fleet_events: Vec::new(),
+        threats: lad::report::threat_rows([
+            (
+                "brute_force",
+                "HIGH",
+                "sshd: Failed password for <root> from 203.0.113.7",
+            ),
+            (
+                "brute_force",
+                "HIGH",
+                "sshd: Failed password for admin from 203.0.113.7",
+            ),
+            ("unusual", "LOW", "kernel: odd & \"quoted\""),
+        ]),
     }
 }
