@@ -9,7 +9,6 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use common::*;
-use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Document};
 
 fn at(t: chrono::DateTime<Utc>) -> mongodb::bson::DateTime {
@@ -61,6 +60,13 @@ fn osq(host: &str, user: &str, proc_name: &str, t: chrono::DateTime<Utc>) -> Doc
         "received_at": at(t),
     }
 }
+
+/// An osquery collection's keys: host `web-1` in `hostIdentifier`.
+const OSQUERY: &[(&str, &str)] = &[
+    ("HOSTNAMES", "[web-1]"),
+    ("HOSTNAME_INDEX", "hostIdentifier"),
+    ("PROFILE", "osquery"),
+];
 
 async fn handled(coll: &mongodb::Collection<Document>) -> u64 {
     count(
@@ -135,28 +141,25 @@ async fn wazuh_alerts_are_scored_per_user_with_controls() {
         .collect();
     insert(&osquery, osq_train).await;
 
-    let yaml = format!(
-        "MG_URI: \"{}\"\nMG_DB: {}\nMODEL_BASE_DIR: \"{}\"\nPOLL_INTERVAL: 1\n\
-         LATE_ARRIVAL_GRACE: 0\nMG_SERVER_SELECTION_TIMEOUT: 5\nREASON_FOR_ALL: true\n\
-         LOG_SOURCES:\n\
-         \x20 wazuh_alerts:\n\
-         \x20   HOSTNAMES: [web-1]\n\
-         \x20   HOSTNAME_INDEX: agent.name\n\
-         \x20   PROFILE: wazuh\n\
-         \x20   ENTITY_INDEX: user\n\
-         \x20   DETECTION_PRESET: security\n\
-         \x20   MIN_ENTITY_EVENTS: 30\n\
-         \x20   IGNORE_USERS: [backup]\n\
-         \x20   ABUSE_FILES: [/etc/shadow]\n\
-         \x20 osquery_results:\n\
-         \x20   HOSTNAMES: [web-1]\n\
-         \x20   HOSTNAME_INDEX: hostIdentifier\n\
-         \x20   PROFILE: osquery\n",
-        h.uri,
-        h.db_name,
-        h.models.path().display()
+    let cfg = h.config_keys(
+        &[
+            (
+                "wazuh_alerts",
+                &[
+                    ("HOSTNAMES", "[web-1]"),
+                    ("HOSTNAME_INDEX", "agent.name"),
+                    ("PROFILE", "wazuh"),
+                    ("ENTITY_INDEX", "user"),
+                    ("DETECTION_PRESET", "security"),
+                    ("MIN_ENTITY_EVENTS", "30"),
+                    ("IGNORE_USERS", "[backup]"),
+                    ("ABUSE_FILES", "[/etc/shadow]"),
+                ],
+            ),
+            ("osquery_results", OSQUERY),
+        ],
+        "REASON_FOR_ALL: true\n",
     );
-    let cfg = config(&yaml);
     assert!(cfg.spec("wazuh_alerts").per_entity());
     let service = h.start(cfg.clone());
     assert!(
@@ -236,18 +239,7 @@ async fn wazuh_alerts_are_scored_per_user_with_controls() {
     );
     service.stop().await;
 
-    let get = |kind: &'static str| {
-        let alerts = alerts.clone();
-        async move {
-            alerts
-                .find(doc! { "kind": kind })
-                .await
-                .expect("find")
-                .try_collect::<Vec<Document>>()
-                .await
-                .expect("read")
-        }
-    };
+    let get = |kind: &'static str| of_kind(&alerts, kind);
     let reason = |d: &Document| d.get_document("lad_reason").cloned().unwrap_or_default();
 
     let usual = get("usual").await;
@@ -307,18 +299,7 @@ async fn wazuh_alerts_are_scored_per_user_with_controls() {
     );
 
     // The HTML report's data names a structured anomaly by its event's message.
-    let data = lad::service::report_source::report_data(
-        &cfg,
-        &h.client,
-        &lad::service::report_source::ReportQuery {
-            since: now - Duration::days(3),
-            hosts: vec![],
-            max_points: 100_000,
-            title: None,
-        },
-    )
-    .await
-    .expect("report data");
+    let data = h.report_data(&cfg, now - Duration::days(3)).await;
     assert!(
         data.points
             .iter()
@@ -423,20 +404,18 @@ async fn real_wazuh_alerts_second_half_stays_quiet() {
     let (n_train, n_test) = (train.len() as u64, test.len() as u64);
     let coll = h.coll("wazuh");
     insert(&coll, train).await;
-    let yaml = format!(
-        "MG_URI: \"{}\"\nMG_DB: {}\nMODEL_BASE_DIR: \"{}\"\nLATE_ARRIVAL_GRACE: 0\n\
-         MG_SERVER_SELECTION_TIMEOUT: 5\n\
-         LOG_SOURCES:\n\
-         \x20 wazuh:\n\
-         \x20   HOSTNAMES: [wazuh-client]\n\
-         \x20   HOSTNAME_INDEX: agent.name\n\
-         \x20   PROFILE: wazuh\n\
-         \x20   DETECTION_PRESET: security\n",
-        h.uri,
-        h.db_name,
-        h.models.path().display()
+    let cfg = h.config_keys(
+        &[(
+            "wazuh",
+            &[
+                ("HOSTNAMES", "[wazuh-client]"),
+                ("HOSTNAME_INDEX", "agent.name"),
+                ("PROFILE", "wazuh"),
+                ("DETECTION_PRESET", "security"),
+            ],
+        )],
+        "",
     );
-    let cfg = config(&yaml);
     let report = h.run_once(cfg.clone()).await;
     assert_eq!(report.totals().scored, n_train, "{report:?}");
     let mut test = test;
@@ -496,21 +475,15 @@ async fn an_unusual_command_sequence_of_a_user_gets_a_session_anomaly() {
     }
     let n_train = train.len() as u64;
     insert(&coll, train).await;
-    let yaml = format!(
-        "MG_URI: \"{}\"\nMG_DB: {}\nMODEL_BASE_DIR: \"{}\"\nLATE_ARRIVAL_GRACE: 0\n\
-         MG_SERVER_SELECTION_TIMEOUT: 5\n\
-         LOG_SOURCES:\n\
-         \x20 osquery:\n\
-         \x20   HOSTNAMES: [web-1]\n\
-         \x20   HOSTNAME_INDEX: hostIdentifier\n\
-         \x20   PROFILE: osquery\n\
-         \x20   SESSION_KEY: {{FIELD: columns.username}}\n\
-         \x20   SESSION_TIMEOUT: 60\n",
-        h.uri,
-        h.db_name,
-        h.models.path().display()
-    );
-    let cfg = config(&yaml);
+    let keys = [
+        OSQUERY,
+        &[
+            ("SESSION_KEY", "{FIELD: columns.username}"),
+            ("SESSION_TIMEOUT", "60"),
+        ],
+    ]
+    .concat();
+    let cfg = h.config_keys(&[("osquery", &keys)], "");
     h.run_once(cfg.clone()).await;
     assert_eq!(
         count(&coll, doc! { "lad_session_score": { "$exists": true } }).await,
@@ -528,17 +501,7 @@ async fn an_unusual_command_sequence_of_a_user_gets_a_session_anomaly() {
     ));
     insert(&coll, new_docs).await;
     h.run_once(cfg).await;
-    let get = |kind: &'static str| {
-        let coll = coll.clone();
-        async move {
-            coll.find(doc! { "kind": kind })
-                .await
-                .expect("find")
-                .try_collect::<Vec<Document>>()
-                .await
-                .expect("read")
-        }
-    };
+    let get = |kind: &'static str| of_kind(&coll, kind);
     let odd = get("bob_odd").await;
     assert_eq!(odd.len(), 6);
     for d in &odd {

@@ -128,18 +128,7 @@ async fn a_brute_force_burst_gets_a_threat_type_and_severity() {
         brute.first()
     );
     // The service's HTML report counts the anomalies by threat type.
-    let data = lad::service::report_source::report_data(
-        &cfg,
-        &h.client,
-        &lad::service::report_source::ReportQuery {
-            since: now - Duration::hours(3),
-            hosts: vec![],
-            max_points: 100_000,
-            title: None,
-        },
-    )
-    .await
-    .expect("report data");
+    let data = h.report_data(&cfg, now - Duration::hours(3)).await;
     let brute_rows: u64 = data
         .threats
         .iter()

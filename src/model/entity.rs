@@ -111,6 +111,16 @@ impl Controls {
         }
     }
 
+    /// Applies the control that matches `e` to its score (abuse: flagged at 1.0; ignore: not
+    /// flagged, 0.0) and returns it.
+    pub fn apply(&self, e: &Event, score: &mut Score) -> Option<ControlHit> {
+        let hit = self.check(e)?;
+        let abuse = matches!(hit, ControlHit::AbuseFile(_));
+        score.is_anomaly = abuse;
+        score.anomaly_score = if abuse { 1.0 } else { 0.0 };
+        Some(hit)
+    }
+
     /// The control that applies to `e`, if any (abuse wins over ignore).
     pub fn check(&self, e: &Event) -> Option<ControlHit> {
         for p in Self::paths(e) {
@@ -309,18 +319,7 @@ impl EntityModels {
     pub fn score(&self, e: &Event, learn: bool) -> EntityScore {
         let (entity, key, model, fallback) = self.route(e);
         let mut score = model.score_event(e, learn);
-        let control = self.params.controls.check(e);
-        match &control {
-            Some(ControlHit::AbuseFile(_)) => {
-                score.is_anomaly = true;
-                score.anomaly_score = 1.0;
-            }
-            Some(_) => {
-                score.is_anomaly = false;
-                score.anomaly_score = 0.0;
-            }
-            None => {}
-        }
+        let control = self.params.controls.apply(e, &mut score);
         EntityScore {
             score,
             entity,

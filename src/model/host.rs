@@ -102,18 +102,7 @@ impl HostModel {
             None => (&self.host, true),
         };
         let mut score = model.score_event(e, learn);
-        let control = ents.params().controls.check(e);
-        match &control {
-            Some(ControlHit::AbuseFile(_)) => {
-                score.is_anomaly = true;
-                score.anomaly_score = 1.0;
-            }
-            Some(_) => {
-                score.is_anomaly = false;
-                score.anomaly_score = 0.0;
-            }
-            None => {}
-        }
+        let control = ents.params().controls.apply(e, &mut score);
         (
             HostScore {
                 score,

@@ -273,6 +273,25 @@ impl WorkerCtx {
         }
     }
 
+    /// Scores prepared documents with `model` and this host's threat engine (see
+    /// [`super::verdict::verdicts`]); `kind` says why the sweep found a document.
+    pub(crate) async fn verdicts(
+        &self,
+        model: &Arc<HostModel>,
+        prepared: Vec<super::doc::Prepared>,
+        kind: impl Fn(&super::doc::Prepared) -> Option<super::verdict::SweepKind>,
+    ) -> super::verdict::Verdicts {
+        super::verdict::verdicts(
+            model,
+            self.threat_engine(),
+            &self.source.hostname,
+            prepared,
+            &self.config,
+            kind,
+        )
+        .await
+    }
+
     /// Commits one batch of verdicts, in the order that makes a crash harmless: the
     /// write-once update command, then (lease checked) the resume point `resume` fenced by
     /// the lease's token with the batch's counters, then the fleet-event reports. Returns

@@ -14,7 +14,7 @@ use chrono::Utc;
 
 use super::context::WorkerCtx;
 use super::error::StoreError;
-use super::verdict::{verdicts, SweepKind};
+use super::verdict::SweepKind;
 use crate::model::HostModel;
 use crate::source::mongo::Resume;
 
@@ -36,13 +36,8 @@ pub(crate) async fn sweep_once(
         return Ok(0);
     }
     let prepared = ctx.prepare_all(docs);
-    let v = verdicts(
-        model,
-        ctx.threat_engine(),
-        &ctx.source.hostname,
-        prepared,
-        cfg,
-        |p| {
+    let v = ctx
+        .verdicts(model, prepared, |p| {
             Some(if p.failures > 0 {
                 SweepKind::Retry
             } else if p.resume_dt == Some(resume.dt) {
@@ -50,9 +45,8 @@ pub(crate) async fn sweep_once(
             } else {
                 SweepKind::Late
             })
-        },
-    )
-    .await;
+        })
+        .await;
     let batch = ctx.commit(model, v, resume, 0).await?;
     tracing::info!(
         source = %ctx.key,

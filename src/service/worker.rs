@@ -22,7 +22,6 @@ use super::error::StoreError;
 use super::stats::WorkerReport;
 use super::sweep::sweep_once;
 use super::training::{load_fresh, train};
-use super::verdict::verdicts;
 use crate::model::HostModel;
 use crate::source::mongo::{bson_dt, Resume};
 
@@ -256,15 +255,7 @@ async fn process_batch(
             };
         }
     }
-    let v = verdicts(
-        model,
-        ctx.threat_engine(),
-        &ctx.source.hostname,
-        prepared,
-        cfg,
-        |_| None,
-    )
-    .await;
+    let v = ctx.verdicts(model, prepared, |_| None).await;
     let batch = ctx.commit(model, v, &new_resume, 1).await?;
     ctx.wstate.observe_batch(t0.elapsed());
     *resume = new_resume;

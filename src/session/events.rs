@@ -241,14 +241,18 @@ mod tests {
             events.push(ev(u, t0 + 8, "logged_in_users", "logout"));
         }
         let params = SessionParams::default();
-        let (_, scored) = score_event_sessions(
-            &events,
-            first_new,
-            EntityKey::User,
-            Some(60 * 60_000),
-            &params,
-        )
-        .expect("fit");
+        let run = || {
+            score_event_sessions(
+                &events,
+                first_new,
+                EntityKey::User,
+                Some(60 * 60_000),
+                &params,
+            )
+            .expect("fit")
+            .1
+        };
+        let scored = run();
         assert_eq!(scored.len(), 2, "{scored:?}");
         let by = |u: &str| scored.iter().find(|s| s.key == u).expect("session");
         assert!(by("bob").score.is_anomaly, "{:?}", by("bob"));
@@ -261,14 +265,7 @@ mod tests {
             "worst event {worst}"
         );
         // Deterministic.
-        let (_, again) = score_event_sessions(
-            &events,
-            first_new,
-            EntityKey::User,
-            Some(60 * 60_000),
-            &params,
-        )
-        .expect("fit");
+        let again = run();
         assert_eq!(
             again.iter().map(|s| s.score.score).collect::<Vec<_>>(),
             scored.iter().map(|s| s.score.score).collect::<Vec<_>>()

@@ -32,7 +32,14 @@ pub fn event_from_line(line: &str, line_no: usize, year: i32) -> Event {
     if !host.is_empty() {
         e.host = Some(host.to_string());
     }
-    if let Some((tag, msg)) = rest.split_once(": ") {
+    split_program(&mut e, rest);
+    e
+}
+
+/// `tag[pid]: text` → the `program` field and `text` as the message; anything else leaves
+/// the event as it is.
+fn split_program(e: &mut Event, text: &str) {
+    if let Some((tag, msg)) = text.split_once(": ") {
         let program = tag.split('[').next().unwrap_or(tag);
         if !program.is_empty() && !program.contains(' ') {
             e.fields.push(Field {
@@ -42,7 +49,6 @@ pub fn event_from_line(line: &str, line_no: usize, year: i32) -> Event {
             e.message = msg.to_string();
         }
     }
-    e
 }
 
 /// A message without the syslog header, as log collectors store it (`sshd[42]: Failed
@@ -55,16 +61,7 @@ pub fn event_from_message(message: &str, host: &str, at: Option<chrono::DateTime
     if !host.is_empty() {
         e.host = Some(host.to_string());
     }
-    if let Some((tag, msg)) = message.split_once(": ") {
-        let program = tag.split('[').next().unwrap_or(tag);
-        if !program.is_empty() && !program.contains(' ') {
-            e.fields.push(Field {
-                name: "program".into(),
-                value: FieldValue::Category(program.to_string()),
-            });
-            e.message = msg.to_string();
-        }
-    }
+    split_program(&mut e, message);
     e
 }
 

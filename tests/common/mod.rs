@@ -115,6 +115,44 @@ impl Harness {
         yaml(&self.uri, &self.db_name, self.models.path(), sources, extra)
     }
 
+    /// The validated config of collections with their own keys besides `HOSTNAMES`:
+    /// `(collection, [(KEY, YAML value)])`, then top-level `extra` lines.
+    pub fn config_keys(
+        &self,
+        collections: &[(&str, &[(&str, &str)])],
+        extra: &str,
+    ) -> lad::config::ServiceConfig {
+        let mut s = header(&self.uri, &self.db_name, self.models.path());
+        for (coll, keys) in collections {
+            s.push_str(&format!("  {coll}:\n"));
+            for (k, v) in *keys {
+                s.push_str(&format!("    {k}: {v}\n"));
+            }
+        }
+        s.push_str(extra);
+        config(&s)
+    }
+
+    /// The data `lad report --config` draws, for everything scored since `since`.
+    pub async fn report_data(
+        &self,
+        cfg: &lad::config::ServiceConfig,
+        since: DateTime<Utc>,
+    ) -> lad::report::ReportData {
+        lad::service::report_source::report_data(
+            cfg,
+            &self.client,
+            &lad::service::report_source::ReportQuery {
+                since,
+                hosts: vec![],
+                max_points: 100_000,
+                title: None,
+            },
+        )
+        .await
+        .expect("report data")
+    }
+
     /// The validated config of [`Harness::yaml`].
     pub fn config(&self, sources: &[(&str, &[&str])], extra: &str) -> lad::config::ServiceConfig {
         config(&self.yaml(sources, extra))
@@ -280,11 +318,7 @@ pub fn yaml(
     sources: &[(&str, &[&str])],
     extra: &str,
 ) -> String {
-    let mut s = format!(
-        "MG_URI: \"{uri}\"\nMG_DB: {db}\nMODEL_BASE_DIR: \"{}\"\nPOLL_INTERVAL: 1\n\
-         LATE_ARRIVAL_GRACE: 0\nMG_SERVER_SELECTION_TIMEOUT: 5\nMG_CONNECT_TIMEOUT: 5\nLOG_SOURCES:\n",
-        model_dir.display()
-    );
+    let mut s = header(uri, db, model_dir);
     for (coll, hosts) in sources {
         s.push_str(&format!("  {coll}:\n    HOSTNAMES:\n"));
         for h in *hosts {
@@ -293,6 +327,27 @@ pub fn yaml(
     }
     s.push_str(extra);
     s
+}
+
+/// The top of every test config: server, database, model directory, fast polling, then
+/// `LOG_SOURCES:` (its collections follow).
+fn header(uri: &str, db: &str, model_dir: &std::path::Path) -> String {
+    format!(
+        "MG_URI: \"{uri}\"\nMG_DB: {db}\nMODEL_BASE_DIR: \"{}\"\nPOLL_INTERVAL: 1\n\
+         LATE_ARRIVAL_GRACE: 0\nMG_SERVER_SELECTION_TIMEOUT: 5\nMG_CONNECT_TIMEOUT: 5\nLOG_SOURCES:\n",
+        model_dir.display()
+    )
+}
+
+/// The documents of `coll` whose `kind` field is `kind` (the tests' fixture tag).
+pub async fn of_kind(coll: &Collection<Document>, kind: &str) -> Vec<Document> {
+    use futures_util::TryStreamExt;
+    coll.find(doc! { "kind": kind })
+        .await
+        .expect("find")
+        .try_collect()
+        .await
+        .expect("read")
 }
 
 pub fn config(yaml: &str) -> lad::config::ServiceConfig {
