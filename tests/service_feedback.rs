@@ -255,13 +255,13 @@ async fn the_same_new_kind_on_40_hosts_is_one_fleet_event() {
     assert_eq!(count(&coll, doc! { "lad_fleet_event": id }).await, 40);
     assert_eq!(report.totals().fleet_events, 1, "/metrics counts one event");
     // The HTML report of the service lists it.
-    let q = lad::service::report_source::ReportQuery {
+    let q = lad::service::serve::report_source::ReportQuery {
         since: now - Duration::hours(3),
         hosts: vec![],
         max_points: 10_000,
         title: None,
     };
-    let data = lad::service::report_source::report_data(&config(&yaml), &h.client, &q)
+    let data = lad::service::serve::report_source::report_data(&config(&yaml), &h.client, &q)
         .await
         .expect("report data");
     assert_eq!(data.fleet_events.len(), 1);

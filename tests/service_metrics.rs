@@ -11,7 +11,7 @@ use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
 use common::*;
-use lad::service::report_source::{report_data, ReportQuery};
+use lad::service::serve::report_source::{report_data, ReportQuery};
 use lad::service::{run_with, RunOptions};
 use mongodb::bson::doc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

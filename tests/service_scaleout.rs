@@ -148,7 +148,7 @@ async fn three_instances_share_hosts_and_take_over_an_aborted_one() {
     );
 
     // `lad status` reads the same: two live processes, six workers each.
-    let st = lad::service::status::read_status(&cfg, &h.client)
+    let st = lad::service::serve::status::read_status(&cfg, &h.client)
         .await
         .expect("lad status");
     let alive: Vec<_> = st.processes.iter().filter(|p| p.alive).collect();

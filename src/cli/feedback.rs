@@ -121,7 +121,9 @@ fn mark_service(
     let (Some(id), Some(verdict)) = (id, verdict) else {
         anyhow::bail!("give --id ID and a verdict (normal or anomaly)");
     };
-    let coll = runtime()?.block_on(lad::service::feedback::mark_cli(config, id, verdict))?;
+    let coll = runtime()?.block_on(lad::service::layers::feedback_harvest::mark_cli(
+        config, id, verdict,
+    ))?;
     println!(
         "marked {coll} document {id} {verdict}; the worker of its host applies it on its next sweep (SWEEP_INTERVAL)"
     );
@@ -129,7 +131,7 @@ fn mark_service(
 }
 
 fn list_service(config: &std::path::Path) -> anyhow::Result<ExitCode> {
-    let all = runtime()?.block_on(lad::service::feedback::list_cli(config))?;
+    let all = runtime()?.block_on(lad::service::layers::feedback_harvest::list_cli(config))?;
     if all.is_empty() {
         println!("no feedback recorded");
     }

@@ -235,7 +235,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let runtime = tokio::runtime::Builder::new_multi_thread()
                 .enable_all()
                 .build()?;
-            runtime.block_on(lad::service::status::status_cli(&a.config, a.json))?;
+            runtime.block_on(lad::service::serve::status::status_cli(&a.config, a.json))?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Run(a) => {

@@ -1,6 +1,6 @@
 //! HTML reports: `lad detect --report FILE`, `lad report` from the NDJSON `lad detect`
 //! wrote, and `lad report --config FILE` from the documents `lad run` scored in MongoDB
-//! (read by [`lad::service::report_source`]). All fill a [`lad::report::ReportData`] and let
+//! (read by [`lad::service::serve::report_source`]). All fill a [`lad::report::ReportData`] and let
 //! the library render it.
 
 use std::io::BufRead;
@@ -99,7 +99,7 @@ pub fn run(a: ReportArgs) -> anyhow::Result<ExitCode> {
 
 /// `lad report --config FILE`: the scored documents in MongoDB.
 fn from_mongo(config_path: &Path, a: &ReportArgs) -> anyhow::Result<ExitCode> {
-    use lad::service::report_source::{parse_since, report_data, ReportQuery};
+    use lad::service::serve::report_source::{parse_since, report_data, ReportQuery};
     let cfg = lad::config::load(config_path)
         .with_context(|| format!("invalid configuration in {}", show(config_path)))?;
     let since = parse_since(a.since.as_deref().unwrap_or("24h"), chrono::Utc::now())

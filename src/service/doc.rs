@@ -231,6 +231,17 @@ pub fn prepare(doc: &Document, shape: &Shape<'_>, stats: &mut ProfileStats) -> O
     Some(out)
 }
 
+/// Why the sweep found a document: counted separately in the state and `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SweepKind {
+    /// Timestamp behind the resume point: arrived late.
+    Late,
+    /// Same timestamp as the resume point, smaller `_id` (minted by another writer).
+    IdTie,
+    /// Scoring failed before; this is a retry.
+    Retry,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,42 +7,30 @@
 //! * [`run`] / [`run_with`] — the service itself, stoppable through a future; tests pass
 //!   their own client (e.g. with command monitoring) through [`RunOptions`].
 //!
-//! Layout, one concern per module:
+//! Layout, one folder per concern, each depending only on those above it:
 //!
-//! * reading and writing MongoDB: `crate::source::mongo` (log documents in),
-//!   `crate::sink::mongo` (verdicts out, write-once), [`state`] (resume points, counters,
-//!   leases, process heartbeats in `STATE_COLLECTION`);
-//! * `fleet` shares the workers between `lad run` processes through leases (`lease` is one
-//!   lease as its process sees it) and runs the workers it holds;
-//! * `worker` is the per-host loop (follow new documents), `sweep` looks behind the resume
-//!   point, `verdict` turns documents into scores and statements, [`doc`] classifies a
-//!   document, `training` gets models, `wake` wakes workers from one change stream per
-//!   collection, `context` is what they share; `session` scores closed sessions
-//!   (`SESSION_KEY`);
-//! * [`stats`], `metrics` and `http` count and serve `/metrics` and `/healthz`; [`status`]
-//!   is `lad status`.
+//! * `error`, `backoff`, [`doc`] — the shared vocabulary: errors, retry delays and
+//!   shutdown, and what a document is to the service ([`doc::Prepared`], skip reasons);
+//! * [`coordination`] — resume points, leases with fencing tokens, heartbeats, wake-ups
+//!   (all in `STATE_COLLECTION`);
+//! * [`layers`] — what is added on top of the line score: threat feed, sessions, feedback
+//!   harvest, fleet events;
+//! * [`pipeline`] — one host's loop: train, follow, sweep, score, commit;
+//! * [`serve`] — `/metrics`, `/healthz`, `lad status`, the report's documents;
+//! * `scale_out` — which workers this process runs, through leases shared with other
+//!   `lad run` processes; this file wires it all together.
+//!
+//! MongoDB itself is read through `crate::source::mongo` and written through
+//! `crate::sink::mongo`.
 
 pub mod backoff;
-mod context;
+pub mod coordination;
 pub mod doc;
 mod error;
-pub mod feedback;
-mod fleet;
-mod fleet_events;
-mod http;
-mod lease;
-mod metrics;
-pub mod report_source;
-mod session;
-pub mod state;
-pub mod stats;
-pub mod status;
-mod sweep;
-mod threat;
-mod training;
-mod verdict;
-mod wake;
-mod worker;
+pub mod layers;
+pub mod pipeline;
+mod scale_out;
+pub mod serve;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -58,11 +46,12 @@ pub use crate::mongo::connection::is_auth_error;
 pub use backoff::Shutdown;
 pub use doc::SkipReason;
 pub use error::{ServiceError, StoreError};
-use fleet::{run_fleet, FleetParams};
-use metrics::{FleetState, WorkerState, Workers};
-pub use stats::{ServiceReport, WorkerReport, WorkerStats};
-pub use training::is_fresh;
-pub use verdict::{ERROR_FIELD, PANIC_HOOK_ENV};
+pub use pipeline::stats::{ServiceReport, WorkerReport, WorkerStats};
+pub use pipeline::training::is_fresh;
+pub use pipeline::verdict::{ERROR_FIELD, PANIC_HOOK_ENV};
+use pipeline::worker_state::{ProcessState, WorkerState};
+use scale_out::{run_scale_out, ScaleOutParams};
+use serve::metrics::Workers;
 
 /// How to run.
 #[derive(Debug, Clone, Default)]
@@ -116,10 +105,10 @@ pub async fn run_with(
         .iter()
         .map(|s| (s.clone(), Arc::new(WorkerState::new(s.clone()))))
         .collect();
-    let fleet = Arc::new(FleetState::default());
+    let fleet = Arc::new(ProcessState::default());
     let endpoint = match config.metrics_listen {
         Some(addr) => {
-            let listener = http::bind(addr)
+            let listener = serve::http::bind(addr)
                 .await
                 .map_err(|source| ServiceError::Listen { addr, source })?;
             let workers = Workers(
@@ -133,7 +122,7 @@ pub async fn run_with(
                 fleet.clone(),
             );
             tracing::info!(%addr, "serving /metrics and /healthz");
-            Some(tokio::spawn(http::serve(listener, workers)))
+            Some(tokio::spawn(serve::http::serve(listener, workers)))
         }
         None => None,
     };
@@ -151,8 +140,8 @@ pub async fn run_with(
             }
         }
     };
-    let mut reports = run_fleet(
-        FleetParams {
+    let mut reports = run_scale_out(
+        ScaleOutParams {
             config: config.clone(),
             client,
             once: opts.once,

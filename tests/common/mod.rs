@@ -139,10 +139,10 @@ impl Harness {
         cfg: &lad::config::ServiceConfig,
         since: DateTime<Utc>,
     ) -> lad::report::ReportData {
-        lad::service::report_source::report_data(
+        lad::service::serve::report_source::report_data(
             cfg,
             &self.client,
-            &lad::service::report_source::ReportQuery {
+            &lad::service::serve::report_source::ReportQuery {
                 since,
                 hosts: vec![],
                 max_points: 100_000,

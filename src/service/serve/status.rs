@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use mongodb::bson::{Bson, Document};
 use serde::Serialize;
 
-use super::error::StoreError;
-use super::state::{StateStore, PROCESS_PREFIX};
 use crate::config::ServiceConfig;
+use crate::service::coordination::state::{StateStore, PROCESS_PREFIX};
+use crate::service::error::StoreError;
 
 /// One worker as the state collection records it.
 #[derive(Debug, Clone, Serialize)]

@@ -7,14 +7,14 @@ use std::sync::Arc;
 
 use tokio::sync::Semaphore;
 
-use super::backoff::{Backoff, Shutdown};
-use super::error::StoreError;
-use super::lease::Lease;
-use super::metrics::WorkerState;
-use super::state::StateStore;
-use super::stats::{WorkerReport, WorkerStats};
 use crate::config::{LogSource, ServiceConfig};
 use crate::model::HostModel;
+use crate::service::backoff::{Backoff, Shutdown};
+use crate::service::coordination::lease::Lease;
+use crate::service::coordination::state::StateStore;
+use crate::service::error::StoreError;
+use crate::service::pipeline::stats::{WorkerReport, WorkerStats};
+use crate::service::pipeline::worker_state::WorkerState;
 use crate::sink::mongo::{MongoVerdicts, UpdateStmt};
 use crate::source::mongo::{LogFields, MongoLogs};
 
@@ -38,17 +38,17 @@ pub(crate) struct WorkerCtx {
     /// Model in use, counters and health, shared with the metrics endpoint.
     pub wstate: Arc<WorkerState>,
     /// This host's feedback.
-    pub feedback: super::feedback::FeedbackStore,
+    pub feedback: crate::service::layers::feedback_harvest::FeedbackStore,
     /// The collection's fleet events, as this host reports to them.
-    pub fleet_events: super::fleet_events::FleetEvents,
+    pub fleet_events: crate::service::layers::fleet_events::FleetEvents,
     /// The threat layer's engine (`THREAT_RULES`), once fitted.
-    pub threat: std::sync::Mutex<Option<super::threat::SharedEngine>>,
+    pub threat: std::sync::Mutex<Option<crate::service::layers::threat_feed::SharedEngine>>,
     /// The collection's structured `PROFILE`, if any (built once).
     pub profile: Option<crate::profile::Profile>,
     /// What the profile counted: missing, invalid and unknown fields, since the last report.
     pub profile_stats: std::sync::Mutex<crate::profile::ProfileStats>,
     /// Session keys and the session model (`SESSION_KEY`).
-    pub sessions: super::session::Sessions,
+    pub sessions: crate::service::layers::sessions::Sessions,
 }
 
 /// The fields of the config that the Mongo source reads.
@@ -89,14 +89,14 @@ impl WorkerCtx {
                 &log_fields(&config, &source.collection),
             ),
             sink: MongoVerdicts::new(&db, &source.collection),
-            feedback: super::feedback::FeedbackStore::new(
+            feedback: crate::service::layers::feedback_harvest::FeedbackStore::new(
                 &db,
                 &config.feedback_collection,
                 &source.collection,
                 &source.hostname,
                 config.hostname_field_of(&source.collection),
             ),
-            fleet_events: super::fleet_events::FleetEvents::new(
+            fleet_events: crate::service::layers::fleet_events::FleetEvents::new(
                 &db,
                 &config.fleet_events_collection,
                 &source.collection,
@@ -105,7 +105,7 @@ impl WorkerCtx {
                 config.fleet_window,
             ),
             state: StateStore::new(&db, &config.state_collection),
-            sessions: super::session::Sessions::new(
+            sessions: crate::service::layers::sessions::Sessions::new(
                 config.spec(&source.collection).session.as_ref(),
                 &source.key(),
             ),
@@ -125,23 +125,12 @@ impl WorkerCtx {
     }
 
     /// The threat engine in use, if the threat layer is on and fitted.
-    pub(crate) fn threat_engine(&self) -> Option<super::threat::SharedEngine> {
+    pub(crate) fn threat_engine(
+        &self,
+    ) -> Option<crate::service::layers::threat_feed::SharedEngine> {
         match self.threat.lock() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
-        }
-    }
-
-    /// Fits the threat engine on the training window and switches to it (no-op when off).
-    pub(crate) async fn refit_threat(&self) {
-        if self.config.threat_rules.is_none() {
-            return;
-        }
-        if let Some(e) = super::threat::fit_engine(self).await {
-            match self.threat.lock() {
-                Ok(mut g) => *g = Some(e),
-                Err(p) => *p.into_inner() = Some(e),
-            }
         }
     }
 
@@ -187,7 +176,10 @@ impl WorkerCtx {
     /// After a batch is written and its resume point saved: new kinds to the fleet events.
     /// Failures are logged: the documents are scored and saved already, and fleet events
     /// are a summary on top of them.
-    pub(crate) async fn after_write(&self, new_kinds: &[super::verdict::NewKind]) {
+    pub(crate) async fn after_write(
+        &self,
+        new_kinds: &[crate::service::layers::fleet_events::NewKind],
+    ) {
         if new_kinds.is_empty() {
             return;
         }
@@ -210,10 +202,11 @@ impl WorkerCtx {
             .harvest(model, |d| match shape.profile {
                 Some(p) => {
                     let mut stats = crate::profile::ProfileStats::default();
-                    let evs = super::doc::events_of(d, p, shape.host, None, &mut stats).ok()?;
+                    let evs =
+                        crate::service::doc::events_of(d, p, shape.host, None, &mut stats).ok()?;
                     evs.into_iter().next().map(|e| e.message)
                 }
-                None => match super::doc::get_path(d, shape.message) {
+                None => match crate::service::doc::get_path(d, shape.message) {
                     Some(mongodb::bson::Bson::String(s)) => Some(s.clone()),
                     _ => None,
                 },
@@ -229,16 +222,16 @@ impl WorkerCtx {
     pub(crate) fn prepare_all(
         &self,
         docs: Vec<mongodb::bson::Document>,
-    ) -> Vec<super::doc::Prepared> {
+    ) -> Vec<crate::service::doc::Prepared> {
         let shape = self.shape();
         let mut stats = crate::profile::ProfileStats::default();
         let out = docs
             .iter()
             .filter_map(|d| {
-                let mut p = super::doc::prepare(d, &shape, &mut stats)?;
+                let mut p = crate::service::doc::prepare(d, &shape, &mut stats)?;
                 p.session_key = self.sessions.key_of(d, &p);
                 if p.session_key.is_some() {
-                    p.session_event = super::session::event_of(&p);
+                    p.session_event = crate::service::layers::sessions::event_of(&p);
                 }
                 Some(p)
             })
@@ -250,9 +243,9 @@ impl WorkerCtx {
     }
 
     /// How this worker reads its documents.
-    pub(crate) fn shape(&self) -> super::doc::Shape<'_> {
+    pub(crate) fn shape(&self) -> crate::service::doc::Shape<'_> {
         let c = &self.source.collection;
-        super::doc::Shape {
+        crate::service::doc::Shape {
             message: self.config.message_field_of(c),
             datetime: self.config.datetime_field_of(c),
             profile: self.profile.as_ref(),
@@ -274,14 +267,14 @@ impl WorkerCtx {
     }
 
     /// Scores prepared documents with `model` and this host's threat engine (see
-    /// [`super::verdict::verdicts`]); `kind` says why the sweep found a document.
+    /// [`crate::service::pipeline::verdict::verdicts`]); `kind` says why the sweep found a document.
     pub(crate) async fn verdicts(
         &self,
         model: &Arc<HostModel>,
-        prepared: Vec<super::doc::Prepared>,
-        kind: impl Fn(&super::doc::Prepared) -> Option<super::verdict::SweepKind>,
-    ) -> super::verdict::Verdicts {
-        super::verdict::verdicts(
+        prepared: Vec<crate::service::doc::Prepared>,
+        kind: impl Fn(&crate::service::doc::Prepared) -> Option<crate::service::doc::SweepKind>,
+    ) -> crate::service::pipeline::verdict::Verdicts {
+        crate::service::pipeline::verdict::verdicts(
             model,
             self.threat_engine(),
             &self.source.hostname,
@@ -299,7 +292,7 @@ impl WorkerCtx {
     pub(crate) async fn commit(
         &self,
         model: &HostModel,
-        v: super::verdict::Verdicts,
+        v: crate::service::pipeline::verdict::Verdicts,
         resume: &crate::source::mongo::Resume,
         batches: u64,
     ) -> Result<WorkerStats, StoreError> {

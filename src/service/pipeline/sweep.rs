@@ -12,10 +12,10 @@ use std::time::Instant;
 
 use chrono::Utc;
 
-use super::context::WorkerCtx;
-use super::error::StoreError;
-use super::verdict::SweepKind;
 use crate::model::HostModel;
+use crate::service::doc::SweepKind;
+use crate::service::error::StoreError;
+use crate::service::pipeline::context::WorkerCtx;
 use crate::source::mongo::Resume;
 
 /// One sweep query and its write-back; the number of documents found.

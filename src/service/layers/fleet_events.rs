@@ -16,10 +16,18 @@ use mongodb::bson::{doc, Bson, Document};
 use mongodb::options::ReturnDocument;
 use mongodb::{Collection, Database};
 
-use super::verdict::NewKind;
-
 /// Field tagging a log document with the fleet event it belongs to.
 pub const TAG_FIELD: &str = "lad_fleet_event";
+/// A document flagged as a kind of message its host's model has never seen.
+#[derive(Debug, Clone)]
+pub(crate) struct NewKind {
+    pub id: mongodb::bson::Bson,
+    /// The message's masked token sequence (same on every host for the same kind).
+    pub key: u64,
+    pub template: String,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Document ids kept per event for tagging once it is raised.
 const MAX_DOC_IDS: i32 = 1000;
 

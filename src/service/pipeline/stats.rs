@@ -4,8 +4,8 @@ use std::collections::BTreeMap;
 
 use mongodb::bson::Document;
 
-use super::doc::SkipReason;
 use crate::config::LogSource;
+use crate::service::doc::SkipReason;
 
 /// What one worker did (since start, or in one batch).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -62,9 +62,9 @@ impl WorkerStats {
         &mut self,
         s: &crate::model::Score,
         truncated: bool,
-        kind: Option<super::verdict::SweepKind>,
+        kind: Option<crate::service::doc::SweepKind>,
     ) {
-        use super::verdict::SweepKind;
+        use crate::service::doc::SweepKind;
         self.scored += 1;
         self.anomalies += u64::from(s.is_anomaly);
         self.truncated += u64::from(truncated);
@@ -152,7 +152,7 @@ pub struct WorkerReport {
     pub ran: bool,
 }
 
-/// What [`run`](super::run) did, one entry per worker.
+/// What [`run`](crate::service::run) did, one entry per worker.
 #[derive(Debug, Clone, Default)]
 pub struct ServiceReport {
     /// Per-worker reports, sorted by source.

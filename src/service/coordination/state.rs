@@ -21,9 +21,9 @@ use mongodb::error::ErrorKind;
 use mongodb::options::{ReturnDocument, WriteConcern};
 use mongodb::{Collection, Database};
 
-use super::error::StoreError;
-use super::lease::Lease;
 use crate::config::LogSource;
+use crate::service::coordination::lease::Lease;
+use crate::service::error::StoreError;
 use crate::source::mongo::{bson_dt, Resume};
 
 /// `_id` prefix of process heartbeat documents.

@@ -11,7 +11,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
 
-use super::metrics::{encode_metrics, Workers};
+use crate::service::serve::metrics::{encode_metrics, Workers};
 
 /// Longest request head read; anything longer gets 431.
 const MAX_HEAD: usize = 8192;

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::error::StoreError;
+use crate::service::error::StoreError;
 
 /// A lease held by this process.
 #[derive(Debug)]

@@ -13,12 +13,12 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::backoff::{Backoff, Shutdown};
-use super::context::WorkerCtx;
 use crate::config::RetrainSchedule;
 use crate::model::entity::EntityParams;
 use crate::model::{HostModel, ModelParams};
 use crate::profile::Event;
+use crate::service::backoff::{Backoff, Shutdown};
+use crate::service::pipeline::context::WorkerCtx;
 
 /// Without a usable schedule history, a saved model younger than this is reused.
 const FALLBACK_MAX_AGE: chrono::Duration = chrono::Duration::hours(24);
@@ -125,7 +125,7 @@ pub(crate) fn training_data(
     let mut events = Vec::with_capacity(read.documents.len());
     let mut rejected = 0u64;
     for (d, t) in read.documents.iter().zip(&read.times).rev() {
-        match super::doc::events_of(d, profile, &ctx.source.hostname, *t, &mut stats) {
+        match crate::service::doc::events_of(d, profile, &ctx.source.hostname, *t, &mut stats) {
             Ok(evs) => events.extend(evs),
             Err(_) => rejected += 1,
         }
@@ -133,7 +133,7 @@ pub(crate) fn training_data(
     if rejected > 0 {
         tracing::warn!(source = %ctx.key, rejected, "training documents that are no event of PROFILE {}; they are left out", profile.kind());
     }
-    super::context::log_profile_stats(&ctx.key, &stats);
+    crate::service::pipeline::context::log_profile_stats(&ctx.key, &stats);
     TrainingData::Events(events, entity_params(ctx))
 }
 

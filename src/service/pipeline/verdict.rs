@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use mongodb::bson::{doc, Document};
 
-use super::doc::{Action, Prepared, SkipReason};
-use super::stats::WorkerStats;
 use crate::config::ServiceConfig;
 use crate::model::{HostModel, Reason, Score};
+use crate::service::doc::{Action, Prepared, SkipReason, SweepKind};
+use crate::service::layers::fleet_events::NewKind;
+use crate::service::pipeline::stats::WorkerStats;
 use crate::sink::mongo::UpdateStmt;
 use crate::source::mongo::FAILURES_FIELD;
 use crate::threat::triage::{triage, Triage};
@@ -44,17 +45,6 @@ pub const ERROR_FIELD: &str = "lad_scoring_error";
 /// Longest reason kept in [`ERROR_FIELD`].
 const MAX_REASON: usize = 500;
 
-/// Why the sweep found a document: counted separately in the state and `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SweepKind {
-    /// Timestamp behind the resume point: arrived late.
-    Late,
-    /// Same timestamp as the resume point, smaller `_id` (minted by another writer).
-    IdTie,
-    /// Scoring failed before; this is a retry.
-    Retry,
-}
-
 /// Statements for one batch and what they count.
 #[derive(Debug, Default)]
 pub(crate) struct Verdicts {
@@ -62,16 +52,6 @@ pub(crate) struct Verdicts {
     pub stats: WorkerStats,
     /// Anomalies of a kind new to the host: candidates for a fleet-wide event.
     pub new_kinds: Vec<NewKind>,
-}
-
-/// A document flagged as a kind of message its host's model has never seen.
-#[derive(Debug, Clone)]
-pub(crate) struct NewKind {
-    pub id: mongodb::bson::Bson,
-    /// The message's masked token sequence (same on every host for the same kind).
-    pub key: u64,
-    pub template: String,
-    pub at: chrono::DateTime<chrono::Utc>,
 }
 
 /// What scoring one message gives.
@@ -88,7 +68,7 @@ struct Scored {
 #[allow(clippy::too_many_arguments)]
 pub(crate) async fn verdicts(
     model: &Arc<HostModel>,
-    threat: Option<super::threat::SharedEngine>,
+    threat: Option<crate::service::layers::threat_feed::SharedEngine>,
     host: &str,
     prepared: Vec<Prepared>,
     cfg: &ServiceConfig,
@@ -146,7 +126,10 @@ pub(crate) async fn verdicts(
                         }
                         let mut set = scored_set(&s.score, s.reason.as_ref(), &version);
                         if let Some(k) = &p.session_key {
-                            set.insert(super::session::SESSION_KEY_FIELD, k.as_str());
+                            set.insert(
+                                crate::service::layers::sessions::SESSION_KEY_FIELD,
+                                k.as_str(),
+                            );
                             if let Some(e) = &p.session_event {
                                 set.insert(crate::source::mongo::SESSION_EVENT_FIELD, e.as_str());
                             }
@@ -283,7 +266,7 @@ fn panic_reason(payload: &(dyn std::any::Any + Send)) -> String {
 /// the reason and the rest of the batch is scored.
 async fn score_texts(
     model: Arc<HostModel>,
-    threat: Option<super::threat::SharedEngine>,
+    threat: Option<crate::service::layers::threat_feed::SharedEngine>,
     host: String,
     texts: Vec<Item>,
     reason_for_all: bool,

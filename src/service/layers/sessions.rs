@@ -43,11 +43,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use mongodb::bson::{doc, Bson, Document};
 
-use super::context::WorkerCtx;
-use super::doc::{Action, Prepared};
-use super::error::StoreError;
 use crate::config::SessionSpec;
-use crate::model::{HostModel, Model};
+use crate::model::Model;
+use crate::service::doc::{Action, Prepared};
 use crate::session::group::cut_key;
 use crate::session::{
     ClosedSession, KeySpec, SessionModel, SessionParams, Sessionizer, SessionizerParams,
@@ -68,9 +66,9 @@ pub(crate) const MIN_SESSIONS: usize = 10;
 pub(crate) const PASS_LIMIT: u32 = 50_000;
 /// A session longer than this is closed and the key's next document opens a new one, in
 /// training and in the pass alike (bounds one statement's `$in` list).
-const MAX_SESSION_EVENTS: usize = 10_000;
+pub(crate) const MAX_SESSION_EVENTS: usize = 10_000;
 /// Session statements per `update` command.
-const WRITE_CHUNK: usize = 500;
+pub(crate) const WRITE_CHUNK: usize = 500;
 
 /// How a collection's documents are keyed, compiled once per worker.
 #[derive(Debug, Clone)]
@@ -100,7 +98,7 @@ impl SessionKeyer {
     }
 
     /// The key from a message (regex) or an already fetched field value (field).
-    fn key_of(&self, field: Option<&Bson>, message: &str) -> Option<String> {
+    pub(crate) fn key_of(&self, field: Option<&Bson>, message: &str) -> Option<String> {
         let raw = match self {
             Self::Regex(re) => {
                 let caps = re.captures(message)?;
@@ -119,7 +117,7 @@ impl SessionKeyer {
     }
 
     /// The document field the key comes from, if any.
-    fn field(&self) -> Option<&str> {
+    pub(crate) fn field(&self) -> Option<&str> {
         match self {
             Self::Field(p) => Some(p),
             Self::Regex(_) => None,
@@ -136,7 +134,7 @@ pub(crate) fn session_key(keyer: &SessionKeyer, doc: &Document, message: &str) -
 #[derive(Debug)]
 pub(crate) struct Sessions {
     /// `None`: the collection has no `SESSION_KEY` (or it failed to compile, logged).
-    keyer: Option<SessionKeyer>,
+    pub(crate) keyer: Option<SessionKeyer>,
     timeout: Duration,
     model: Mutex<Option<Arc<SessionModel>>>,
 }
@@ -168,21 +166,21 @@ impl Sessions {
         }
     }
 
-    fn model(&self) -> Option<Arc<SessionModel>> {
+    pub(crate) fn model(&self) -> Option<Arc<SessionModel>> {
         match self.model.lock() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
         }
     }
 
-    fn set_model(&self, m: Option<Arc<SessionModel>>) {
+    pub(crate) fn set_model(&self, m: Option<Arc<SessionModel>>) {
         match self.model.lock() {
             Ok(mut g) => *g = m,
             Err(p) => *p.into_inner() = m,
         }
     }
 
-    fn timeout_ms(&self) -> i64 {
+    pub(crate) fn timeout_ms(&self) -> i64 {
         i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX)
     }
 }
@@ -198,7 +196,7 @@ pub(crate) fn event_of(p: &Prepared) -> Option<String> {
 }
 
 /// A sessionizer with the worker's time-out; keys are given with `push_keys`.
-fn sessionizer<T: Clone>(timeout_ms: i64) -> Option<Sessionizer<T>> {
+pub(crate) fn sessionizer<T: Clone>(timeout_ms: i64) -> Option<Sessionizer<T>> {
     Sessionizer::new(SessionizerParams {
         key: KeySpec::Field(String::new()),
         idle_timeout_ms: Some(timeout_ms),
@@ -208,65 +206,8 @@ fn sessionizer<T: Clone>(timeout_ms: i64) -> Option<Sessionizer<T>> {
     .ok()
 }
 
-/// Fits the session model on the host's training window with `model`'s event kinds and
-/// switches to it (no-op without `SESSION_KEY`). A failed read keeps the previous session
-/// model; too few sessions leave none until the next retrain.
-pub(crate) async fn refit(ctx: &WorkerCtx, model: &Arc<HostModel>) {
-    let Some(keyer) = ctx.sessions.keyer.clone() else {
-        return;
-    };
-    let cfg = &ctx.config;
-    let end = Utc::now();
-    // A structured collection's documents become their first event's message and token.
-    let mapper = |d: &Document| {
-        let profile = ctx.profile.as_ref()?;
-        let mut stats = crate::profile::ProfileStats::default();
-        let evs = super::doc::events_of(d, profile, &ctx.source.hostname, None, &mut stats).ok()?;
-        let e = evs.first()?;
-        Some((e.message.clone(), crate::session::events::event_token(e)))
-    };
-    let rows = match ctx
-        .logs
-        .session_training(
-            cfg.window_start(end),
-            end,
-            cfg.train_max_entries,
-            cfg.train_max_bytes,
-            keyer.field(),
-            ctx.profile
-                .is_some()
-                .then_some(&mapper as crate::source::mongo::EventMapper<'_>),
-        )
-        .await
-    {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(source = %ctx.key, "reading the session training window: {}; keeping the previous session model", cfg.mongo.scrub(&e.to_string()));
-            return;
-        }
-    };
-    let model = model.clone();
-    let timeout_ms = ctx.sessions.timeout_ms();
-    let fitted =
-        tokio::task::spawn_blocking(move || fit_sessions(&rows, &keyer, &model, timeout_ms)).await;
-    match fitted {
-        Ok(Ok(m)) => {
-            tracing::info!(source = %ctx.key, sessions = m.n_train(), events = m.vocab_size(), "session model fitted");
-            ctx.sessions.set_model(Some(Arc::new(m)));
-        }
-        Ok(Err(why)) => {
-            tracing::warn!(source = %ctx.key, "{why}; no session scores until the next retrain (keyed documents wait)");
-            ctx.sessions.set_model(None);
-        }
-        Err(e) => {
-            tracing::error!(source = %ctx.key, "fitting the session model failed: {e}");
-            ctx.sessions.set_model(None);
-        }
-    }
-}
-
 /// Training rows (newest first) → sessions → model.
-fn fit_sessions(
+pub(crate) fn fit_sessions(
     rows: &[SessionDoc],
     keyer: &SessionKeyer,
     model: &Model,
@@ -305,90 +246,8 @@ pub(crate) struct PassOutcome {
     pub documents: u64,
 }
 
-/// Scores the closed sessions among the host's keyed documents (see the module docs).
-/// `scored_through`: the follow loop has read every document up to this time.
-/// `end_of_input`: every open session counts as closed (`--once`, backlog done).
-pub(crate) async fn pass(
-    ctx: &WorkerCtx,
-    model: &Arc<HostModel>,
-    scored_through: DateTime<Utc>,
-    end_of_input: bool,
-) -> Result<PassOutcome, StoreError> {
-    let mut total = PassOutcome::default();
-    let Some(smodel) = ctx.sessions.model() else {
-        return Ok(total);
-    };
-    loop {
-        let window_start = ctx.config.window_start(Utc::now());
-        let rows = ctx.logs.open_session_docs(window_start, PASS_LIMIT).await?;
-        let full = rows.len() >= PASS_LIMIT as usize;
-        let horizon = horizon_ms(
-            &rows,
-            full,
-            scored_through,
-            end_of_input,
-            ctx.sessions.timeout_ms(),
-        );
-        let (model, smodel2, timeout_ms) =
-            (model.clone(), smodel.clone(), ctx.sessions.timeout_ms());
-        let scored = tokio::task::spawn_blocking(move || {
-            let closed = closed_sessions(&rows, &model, timeout_ms, horizon, full);
-            closed
-                .iter()
-                .map(|s| statement(&smodel2, s))
-                .collect::<Vec<_>>()
-        })
-        .await;
-        let stmts = match scored {
-            Ok(s) => s,
-            Err(e) => {
-                // Nothing was written: the same documents are read again next pass.
-                tracing::error!(source = %ctx.key, "scoring sessions failed: {e}");
-                break;
-            }
-        };
-        let outcome = write(ctx, stmts).await?;
-        total.sessions += outcome.sessions;
-        total.anomalies += outcome.anomalies;
-        total.documents += outcome.documents;
-        if !full || outcome.sessions == 0 {
-            break;
-        }
-    }
-    if total.sessions > 0 {
-        ctx.stats_mut(|s| {
-            s.sessions_scored += total.sessions;
-            s.session_anomalies += total.anomalies;
-        });
-        tracing::info!(source = %ctx.key, sessions = total.sessions, anomalies = total.anomalies, documents = total.documents, "session scores written");
-    }
-    Ok(total)
-}
-
-/// [`pass`] for the worker loop: a failure is logged and counted, and the same documents
-/// are read again after the next sweep (nothing was lost: the state is in the documents).
-pub(crate) async fn run_pass(
-    ctx: &WorkerCtx,
-    model: &Arc<HostModel>,
-    scored_through: DateTime<Utc>,
-    end_of_input: bool,
-) {
-    if ctx.sessions.keyer.is_none() {
-        return;
-    }
-    if let Err(e) = pass(ctx, model, scored_through, end_of_input).await {
-        if !matches!(
-            e,
-            StoreError::LeaseExpired { .. } | StoreError::LeaseLost { .. }
-        ) {
-            ctx.stats_mut(|s| s.db_errors += 1);
-        }
-        tracing::warn!(source = %ctx.key, "session pass: {}; retried after the next sweep", ctx.config.mongo.scrub(&e.to_string()));
-    }
-}
-
 /// Sessions whose last event is before this time (ms) are closed.
-fn horizon_ms(
+pub(crate) fn horizon_ms(
     rows: &[SessionDoc],
     full: bool,
     scored_through: DateTime<Utc>,
@@ -413,10 +272,10 @@ fn horizon_ms(
 }
 
 /// One session's documents and events, in time order.
-type Events = Vec<(Bson, String)>;
+pub(crate) type Events = Vec<(Bson, String)>;
 
 /// Groups the read's rows into sessions and keeps the closed ones (see the module docs).
-fn closed_sessions(
+pub(crate) fn closed_sessions(
     rows: &[SessionDoc],
     model: &Model,
     timeout_ms: i64,
@@ -452,13 +311,13 @@ fn closed_sessions(
 
 /// A scored session as one statement: its `_id`s and the `$set`, plus whether it is an
 /// anomaly.
-struct Stmt {
-    ids: Vec<Bson>,
-    set: Document,
-    anomaly: bool,
+pub(crate) struct Stmt {
+    pub(crate) ids: Vec<Bson>,
+    pub(crate) set: Document,
+    pub(crate) anomaly: bool,
 }
 
-fn statement(smodel: &SessionModel, events: &Events) -> Stmt {
+pub(crate) fn statement(smodel: &SessionModel, events: &Events) -> Stmt {
     let kinds: Vec<&str> = events.iter().map(|(_, e)| e.as_str()).collect();
     let s = smodel.score(&kinds);
     let worst = s
@@ -476,22 +335,6 @@ fn statement(smodel: &SessionModel, events: &Events) -> Stmt {
         },
         anomaly: s.is_anomaly,
     }
-}
-
-/// Writes the statements in chunks, the lease checked before each command.
-async fn write(ctx: &WorkerCtx, stmts: Vec<Stmt>) -> Result<PassOutcome, StoreError> {
-    let mut out = PassOutcome::default();
-    let mut stmts = stmts.into_iter().peekable();
-    while stmts.peek().is_some() {
-        let chunk: Vec<Stmt> = stmts.by_ref().take(WRITE_CHUNK).collect();
-        ctx.lease.check()?;
-        out.sessions += chunk.len() as u64;
-        out.anomalies += chunk.iter().filter(|s| s.anomaly).count() as u64;
-        let sessions = chunk.into_iter().map(|s| (s.ids, s.set)).collect();
-        let w = ctx.sink.write_sessions(sessions).await?;
-        out.documents += w.matched;
-    }
-    Ok(out)
 }
 
 #[cfg(test)]

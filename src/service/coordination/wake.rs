@@ -12,9 +12,9 @@ use mongodb::bson::Document;
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
-use super::backoff::{Backoff, Shutdown};
 use crate::config::{LogSource, ServiceConfig};
 use crate::mongo::connection::DEFAULT_MAX_POOL_SIZE;
+use crate::service::backoff::{Backoff, Shutdown};
 use crate::source::mongo::watch_inserts;
 
 /// The wake-up of every configured worker, by `(collection, hostname)`.

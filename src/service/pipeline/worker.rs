@@ -16,13 +16,14 @@ use chrono::Utc;
 use mongodb::bson::Bson;
 use tokio::sync::{watch, Notify};
 
-use super::backoff::{Backoff, Shutdown};
-use super::context::{retry, WorkerCtx};
-use super::error::StoreError;
-use super::stats::WorkerReport;
-use super::sweep::sweep_once;
-use super::training::{load_fresh, train};
 use crate::model::HostModel;
+use crate::service::backoff::{Backoff, Shutdown};
+use crate::service::error::StoreError;
+use crate::service::pipeline::context::{retry, WorkerCtx};
+use crate::service::pipeline::stats::WorkerReport;
+use crate::service::pipeline::sweep::sweep_once;
+use crate::service::pipeline::training::{load_fresh, train};
+use crate::service::pipeline::{baselines, session_pass};
 use crate::source::mongo::{bson_dt, Resume};
 
 /// The worker's life: indexes, model, resume point, then batches until stopped (or, with
@@ -57,8 +58,7 @@ pub(crate) async fn run_worker(
         },
     };
     ctx.apply_feedback(&model).await;
-    ctx.refit_threat().await;
-    super::session::refit(&ctx, &model).await;
+    baselines::refit(&ctx, &model).await;
     ctx.set_model(model);
 
     let Some(mut resume) = load_resume(&ctx, &mut shutdown).await else {
@@ -146,7 +146,7 @@ pub(crate) async fn run_worker(
                     continue; // backlog: next batch right away
                 }
                 if swept {
-                    super::session::run_pass(&ctx, &model, scored_through, false).await;
+                    session_pass::run_pass(&ctx, &model, scored_through, false).await;
                     // The sweep is done for now; the follow query runs next (never two
                     // sweeps in a row), so a sweep never delays the backlog or new documents.
                     if backlog_done {
@@ -159,7 +159,7 @@ pub(crate) async fn run_worker(
                     if swept_after_backlog {
                         // Backlog followed, then swept behind it once: end of input, so
                         // every open session is complete.
-                        super::session::run_pass(&ctx, &model, scored_through, true).await;
+                        session_pass::run_pass(&ctx, &model, scored_through, true).await;
                         break;
                     }
                     sweep_due = Instant::now();
@@ -221,8 +221,7 @@ async fn background_retrain(ctx: Arc<WorkerCtx>, mut shutdown: Shutdown) {
     if let Some(m) = train(&ctx, &mut shutdown).await {
         if !shutdown.is_set() {
             ctx.apply_feedback(&m).await;
-            ctx.refit_threat().await;
-            super::session::refit(&ctx, &m).await;
+            baselines::refit(&ctx, &m).await;
             tracing::info!(source = %ctx.key, version = m.version(), "switched to the retrained model");
             ctx.set_model(m);
         }

@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 use futures_util::TryStreamExt;
 use mongodb::bson::{doc, Bson, Document};
 
-use super::doc::get_path;
 use crate::config::{LogSource, ServiceConfig};
 use crate::report::{read_model_info, ReportData, ReportPoint};
+use crate::service::doc::get_path;
 use crate::source::mongo::bson_dt;
 
 /// Longest message kept for a flagged point.
@@ -208,7 +208,7 @@ pub async fn report_data(
                 (false, _, _) => String::new(),
                 (true, Some(p), _) => {
                     let mut stats = crate::profile::ProfileStats::default();
-                    super::doc::events_of(&d, p, &src.hostname, None, &mut stats)
+                    crate::service::doc::events_of(&d, p, &src.hostname, None, &mut stats)
                         .ok()
                         .and_then(|evs| evs.into_iter().next())
                         .map(|e| cut(&e.message, MAX_REPORT_MESSAGE))

@@ -1,6 +1,6 @@
 //! Scale-out on MongoDB itself: any number of `lad run` processes with the same config
 //! share the `(collection, hostname)` workers through leases in the state collection (see
-//! [`super::state`] for the protocol and [`super::lease`] for the local side). No second
+//! [`coordination::state`](crate::service::coordination::state) for the protocol and [`coordination::lease`](crate::service::coordination::lease) for the local side). No second
 //! coordination service.
 //!
 //! Every `LEASE_TIME / 3` each process runs one *round*:
@@ -30,23 +30,23 @@ use chrono::Utc;
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
 
-use super::backoff::Shutdown;
-use super::context::WorkerCtx;
-use super::lease::Lease;
-use super::metrics::{FleetState, WorkerState};
-use super::state::{Member, StateStore};
-use super::stats::{WorkerReport, WorkerStats};
-use super::wake::{spawn_watchers, Wakers};
-use super::worker::run_worker;
 use crate::config::{LogSource, ServiceConfig};
+use crate::service::backoff::Shutdown;
+use crate::service::coordination::lease::Lease;
+use crate::service::coordination::state::{Member, StateStore};
+use crate::service::coordination::wake::{spawn_watchers, Wakers};
+use crate::service::pipeline::context::WorkerCtx;
+use crate::service::pipeline::stats::{WorkerReport, WorkerStats};
+use crate::service::pipeline::worker::run_worker;
+use crate::service::pipeline::worker_state::{ProcessState, WorkerState};
 
 /// What the fleet loop needs from `run_with`.
-pub(crate) struct FleetParams {
+pub(crate) struct ScaleOutParams {
     pub config: Arc<ServiceConfig>,
     pub client: mongodb::Client,
     pub once: bool,
     pub states: HashMap<LogSource, Arc<WorkerState>>,
-    pub fleet: Arc<FleetState>,
+    pub fleet: Arc<ProcessState>,
     pub retrain: watch::Receiver<u64>,
 }
 
@@ -59,7 +59,7 @@ struct Held {
 }
 
 struct Fleet {
-    p: FleetParams,
+    p: ScaleOutParams,
     me: Member,
     owner: Arc<str>,
     store: StateStore,
@@ -78,8 +78,8 @@ struct Fleet {
 
 /// Runs the fleet loop until `shutdown` resolves (or, with `once`, until every worker is
 /// done); returns one report per configured worker.
-pub(crate) async fn run_fleet(
-    p: FleetParams,
+pub(crate) async fn run_scale_out(
+    p: ScaleOutParams,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Vec<WorkerReport> {
     let me = Member::this_process(p.once);
