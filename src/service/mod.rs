@@ -105,7 +105,7 @@ pub async fn run_with(
         .iter()
         .map(|s| (s.clone(), Arc::new(WorkerState::new(s.clone()))))
         .collect();
-    let fleet = Arc::new(ProcessState::default());
+    let process = Arc::new(ProcessState::default());
     let endpoint = match config.metrics_listen {
         Some(addr) => {
             let listener = serve::http::bind(addr)
@@ -119,7 +119,7 @@ pub async fn run_with(
                         .filter_map(|s| states.get(s).cloned())
                         .collect(),
                 ),
-                fleet.clone(),
+                process.clone(),
             );
             tracing::info!(%addr, "serving /metrics and /healthz");
             Some(tokio::spawn(serve::http::serve(listener, workers)))
@@ -146,7 +146,7 @@ pub async fn run_with(
             client,
             once: opts.once,
             states,
-            fleet,
+            process,
             retrain: retrain_rx,
         },
         shutdown,

@@ -40,13 +40,13 @@ use crate::service::pipeline::stats::{WorkerReport, WorkerStats};
 use crate::service::pipeline::worker::run_worker;
 use crate::service::pipeline::worker_state::{ProcessState, WorkerState};
 
-/// What the fleet loop needs from `run_with`.
+/// What the scale-out loop needs from `run_with`.
 pub(crate) struct ScaleOutParams {
     pub config: Arc<ServiceConfig>,
     pub client: mongodb::Client,
     pub once: bool,
     pub states: HashMap<LogSource, Arc<WorkerState>>,
-    pub fleet: Arc<ProcessState>,
+    pub process: Arc<ProcessState>,
     pub retrain: watch::Receiver<u64>,
 }
 
@@ -58,7 +58,7 @@ struct Held {
     releasing: bool,
 }
 
-struct Fleet {
+struct ScaleOut {
     p: ScaleOutParams,
     me: Member,
     owner: Arc<str>,
@@ -76,51 +76,18 @@ struct Fleet {
     started: Instant,
 }
 
-/// Runs the fleet loop until `shutdown` resolves (or, with `once`, until every worker is
+/// Runs the scale-out loop until `shutdown` resolves (or, with `once`, until every worker is
 /// done); returns one report per configured worker.
 pub(crate) async fn run_scale_out(
     p: ScaleOutParams,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Vec<WorkerReport> {
     let me = Member::this_process(p.once);
-    if let Ok(mut g) = p.fleet.owner.lock() {
+    if let Ok(mut g) = p.process.owner.lock() {
         g.clone_from(&me.owner);
     }
     tracing::info!(owner = %me.owner, lease_time = ?p.config.lease_time, "joining the lad fleet");
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let db = p.client.database(&p.config.db);
-    let mut f = Fleet {
-        owner: me.owner.as_str().into(),
-        store: StateStore::new(&db, &p.config.state_collection),
-        me,
-        permits: Arc::new(Semaphore::new(cpus)),
-        wakers: Arc::new(Wakers::default()),
-        held: BTreeMap::new(),
-        tasks: JoinSet::new(),
-        by_task: HashMap::new(),
-        reports: p
-            .config
-            .sources
-            .iter()
-            .map(|s| {
-                (
-                    s.clone(),
-                    WorkerReport {
-                        source: s.clone(),
-                        model_version: None,
-                        stats: WorkerStats::default(),
-                        failed: None,
-                        ran: false,
-                    },
-                )
-            })
-            .collect(),
-        finished: HashSet::new(),
-        stopping: false,
-        rounds: 0,
-        started: Instant::now(),
-        p,
-    };
+    let mut f = ScaleOut::new(p, me);
     let (watch_stop, watch_rx) = watch::channel(false);
     let watchers = if f.p.once {
         Vec::new()
@@ -181,7 +148,45 @@ pub(crate) async fn run_scale_out(
     f.reports.into_values().collect()
 }
 
-impl Fleet {
+impl ScaleOut {
+    /// This process's view before its first round: no workers held, none finished.
+    fn new(p: ScaleOutParams, me: Member) -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let db = p.client.database(&p.config.db);
+        Self {
+            owner: me.owner.as_str().into(),
+            store: StateStore::new(&db, &p.config.state_collection),
+            me,
+            permits: Arc::new(Semaphore::new(cpus)),
+            wakers: Arc::new(Wakers::default()),
+            held: BTreeMap::new(),
+            tasks: JoinSet::new(),
+            by_task: HashMap::new(),
+            reports: p
+                .config
+                .sources
+                .iter()
+                .map(|s| {
+                    (
+                        s.clone(),
+                        WorkerReport {
+                            source: s.clone(),
+                            model_version: None,
+                            stats: WorkerStats::default(),
+                            failed: None,
+                            ran: false,
+                        },
+                    )
+                })
+                .collect(),
+            finished: HashSet::new(),
+            stopping: false,
+            rounds: 0,
+            started: Instant::now(),
+            p,
+        }
+    }
+
     fn sources(&self) -> &[LogSource] {
         &self.p.config.sources
     }
@@ -259,7 +264,7 @@ impl Fleet {
                 }
             }
         }
-        self.p.fleet.started.store(true, Ordering::SeqCst);
+        self.p.process.started.store(true, Ordering::SeqCst);
     }
 
     /// Renews every held lease; stops the workers whose lease was taken over.

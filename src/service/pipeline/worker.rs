@@ -34,166 +34,241 @@ pub(crate) async fn run_worker(
     mut retrain: watch::Receiver<u64>,
     inserted: Arc<Notify>,
 ) -> WorkerReport {
-    let cfg = ctx.config.clone();
-    if retry!(
-        ctx,
-        "creating indexes",
-        &mut shutdown,
-        ctx.logs.ensure_indexes()
-    )
-    .is_none()
-    {
-        return ctx.report(None);
-    }
-    let model = match ctx.current_model() {
-        // Picked up again after a lease handover back to this process: keep the model.
-        Some(m) => m,
-        None => match load_fresh(&ctx).await {
-            Some(m) => Arc::new(m),
-
-            None => match train(&ctx, &mut shutdown).await {
-                Some(m) => m,
-                None => return ctx.report(None),
-            },
-        },
-    };
-    ctx.apply_feedback(&model).await;
-    baselines::refit(&ctx, &model).await;
-    ctx.set_model(model);
-
-    let Some(mut resume) = load_resume(&ctx, &mut shutdown).await else {
+    let Some(resume) = start(&ctx, &mut shutdown).await else {
         return ctx.report(None);
     };
     tracing::info!(source = %ctx.key, from = %resume.dt, token = ctx.lease.token, "following new documents");
-
     retrain.borrow_and_update();
-    let mut retrain_due = false;
-    let mut training: Option<tokio::task::JoinHandle<()>> = None;
-    let mut backoff = Backoff::default();
-    let mut reload_resume = false;
-    let mut sweep_due = Instant::now();
-    let mut backlog_done = false;
-    let mut last_swept = false;
-    let mut swept_after_backlog = false;
-    // The follow loop has read every document up to this time (for closing sessions).
-    let mut scored_through = chrono_dt(resume.dt);
-    let grace = chrono::Duration::from_std(cfg.late_arrival_grace).unwrap_or_default();
-    while !shutdown.is_set() {
-        // Checked here too, not only while idle, so a long backlog does not delay a retrain.
-        if retrain.has_changed().unwrap_or(false) {
-            retrain.borrow_and_update();
-            retrain_due = true;
-        }
-        if reload_resume {
-            // After a failure, continue from what the database says was saved, not from
-            // memory: a server that crashed may have lost acknowledged writes, and its
-            // recovery keeps a prefix of them (the resume point is written last).
-            match load_resume(&ctx, &mut shutdown).await {
-                Some(r) => resume = r,
-                None => break,
-            }
-            reload_resume = false;
-        }
-        if retrain_due && !ctx.once {
-            retrain_due = false;
-            if training.as_ref().is_some_and(|h| !h.is_finished()) {
-                tracing::warn!(source = %ctx.key, "scheduled retrain skipped: the previous one is still running");
-            } else {
-                training = Some(tokio::spawn(background_retrain(
-                    ctx.clone(),
-                    shutdown.clone(),
-                )));
-            }
-        }
-        let Some(model) = ctx.current_model() else {
-            break; // cannot happen: set above
-        };
-        // Sweep when due, but never twice in a row while the follow loop has work: a
-        // pile of late documents must not hold up new ones.
-        let sweep_now = Instant::now() >= sweep_due && !last_swept;
-        last_swept = sweep_now;
-        let follow_upper = Utc::now() - grace;
-        let step = if sweep_now {
-            if let Err(e) = ctx.harvest_feedback(&model).await {
-                tracing::warn!(source = %ctx.key, "picking up feedback: {}", cfg.mongo.scrub(&e.to_string()));
-            }
-            sweep_once(&ctx, &resume, &model).await.map(|n| {
-                if n < cfg.batch_size as usize {
-                    sweep_due = Instant::now() + cfg.sweep_interval;
-                }
-                (n, true)
-            })
-        } else {
-            process_batch(&ctx, &mut resume, &model)
-                .await
-                .map(|n| (n, false))
-        };
-        match step {
-            Ok((n, swept)) => {
-                ctx.wstate.set_error(None);
-                if backoff.failures > 0 {
-                    tracing::info!(source = %ctx.key, "MongoDB reachable again; continuing from the resume point");
-                }
-                backoff.reset();
-                if !swept {
-                    scored_through = if n >= cfg.batch_size as usize {
-                        scored_through.max(chrono_dt(resume.dt))
-                    } else {
-                        follow_upper
-                    };
-                }
-                if n >= cfg.batch_size as usize {
-                    continue; // backlog: next batch right away
-                }
-                if swept {
-                    session_pass::run_pass(&ctx, &model, scored_through, false).await;
-                    // The sweep is done for now; the follow query runs next (never two
-                    // sweeps in a row), so a sweep never delays the backlog or new documents.
-                    if backlog_done {
-                        swept_after_backlog = true;
-                    }
-                    continue;
-                }
-                backlog_done = true;
-                if ctx.once {
-                    if swept_after_backlog {
-                        // Backlog followed, then swept behind it once: end of input, so
-                        // every open session is complete.
-                        session_pass::run_pass(&ctx, &model, scored_through, true).await;
-                        break;
-                    }
-                    sweep_due = Instant::now();
-                    continue;
-                }
-                let wait = cfg
-                    .poll_interval
-                    .min(sweep_due.saturating_duration_since(Instant::now()));
-                tokio::select! {
-                    _ = shutdown.wait() => break,
-                    _ = tokio::time::sleep(wait) => {}
-                    _ = inserted.notified() => {}
-                    Ok(()) = retrain.changed() => retrain_due = true,
-                }
-            }
-            Err(e) => {
-                if ctx
-                    .db_error("processing a batch", &e, &mut backoff, &mut shutdown)
-                    .await
-                    .is_none()
-                {
-                    break;
-                }
-                reload_resume = !matches!(e, StoreError::LeaseExpired { .. });
-            }
-        }
-    }
-    if let Some(t) = training {
+    let mut follow = Follow::new(resume, &ctx);
+    follow
+        .run(&ctx, &mut shutdown, &mut retrain, &inserted)
+        .await;
+    if let Some(t) = follow.training {
         if !t.is_finished() {
             t.abort();
         }
     }
     tracing::info!(source = %ctx.key, "worker stopped");
     ctx.report(None)
+}
+
+/// Indexes, then the model (kept from before a lease hand-over, loaded when fresh, else
+/// trained) with its feedback and layer baselines, then the resume point. `None` when
+/// stopping or no model could be had.
+async fn start(ctx: &WorkerCtx, shutdown: &mut Shutdown) -> Option<Resume> {
+    retry!(ctx, "creating indexes", shutdown, ctx.logs.ensure_indexes())?;
+    let model = match ctx.current_model() {
+        // Picked up again after a lease handover back to this process: keep the model.
+        Some(m) => m,
+        None => match load_fresh(ctx).await {
+            Some(m) => Arc::new(m),
+            None => train(ctx, shutdown).await?,
+        },
+    };
+    ctx.apply_feedback(&model).await;
+    baselines::refit(ctx, &model).await;
+    ctx.set_model(model);
+    load_resume(ctx, shutdown).await
+}
+
+/// What the follow loop does after a step.
+enum Next {
+    /// Go on at once (backlog, or a sweep just ran).
+    Continue,
+    /// Caught up: wait for new documents, the poll interval or the next sweep.
+    Wait,
+    /// `--once` and done.
+    Stop,
+}
+
+/// The follow loop's state between steps.
+struct Follow {
+    resume: Resume,
+    retrain_due: bool,
+    training: Option<tokio::task::JoinHandle<()>>,
+    backoff: Backoff,
+    /// After a failure: continue from what the database saved, not from memory.
+    reload_resume: bool,
+    sweep_due: Instant,
+    backlog_done: bool,
+    last_swept: bool,
+    swept_after_backlog: bool,
+    /// The follow loop has read every document up to this time (for closing sessions).
+    scored_through: chrono::DateTime<Utc>,
+    grace: chrono::Duration,
+}
+
+impl Follow {
+    fn new(resume: Resume, ctx: &WorkerCtx) -> Self {
+        Self {
+            scored_through: chrono_dt(resume.dt),
+            resume,
+            retrain_due: false,
+            training: None,
+            backoff: Backoff::default(),
+            reload_resume: false,
+            sweep_due: Instant::now(),
+            backlog_done: false,
+            last_swept: false,
+            swept_after_backlog: false,
+            grace: chrono::Duration::from_std(ctx.config.late_arrival_grace).unwrap_or_default(),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        ctx: &Arc<WorkerCtx>,
+        shutdown: &mut Shutdown,
+        retrain: &mut watch::Receiver<u64>,
+        inserted: &Notify,
+    ) {
+        while !shutdown.is_set() {
+            // Checked here too, not only while idle, so a long backlog does not delay a
+            // retrain.
+            if retrain.has_changed().unwrap_or(false) {
+                retrain.borrow_and_update();
+                self.retrain_due = true;
+            }
+            if self.reload_resume {
+                // After a failure, continue from what the database says was saved, not
+                // from memory: a server that crashed may have lost acknowledged writes, and
+                // its recovery keeps a prefix of them (the resume point is written last).
+                match load_resume(ctx, shutdown).await {
+                    Some(r) => self.resume = r,
+                    None => break,
+                }
+                self.reload_resume = false;
+            }
+            self.start_due_retrain(ctx, shutdown);
+            let Some(model) = ctx.current_model() else {
+                break; // cannot happen: set in `start`
+            };
+            // Sweep when due, but never twice in a row while the follow loop has work: a
+            // pile of late documents must not hold up new ones.
+            let sweep_now = Instant::now() >= self.sweep_due && !self.last_swept;
+            self.last_swept = sweep_now;
+            let follow_upper = Utc::now() - self.grace;
+            match self.step(ctx, &model, sweep_now).await {
+                Ok((n, swept)) => {
+                    match self.after_step(ctx, &model, n, swept, follow_upper).await {
+                        Next::Continue => {}
+                        Next::Stop => break,
+                        Next::Wait => {
+                            let wait = ctx
+                                .config
+                                .poll_interval
+                                .min(self.sweep_due.saturating_duration_since(Instant::now()));
+                            tokio::select! {
+                                _ = shutdown.wait() => break,
+                                _ = tokio::time::sleep(wait) => {}
+                                _ = inserted.notified() => {}
+                                Ok(()) = retrain.changed() => self.retrain_due = true,
+                            }
+                        }
+                    }
+                }
+                Err(e) => {
+                    if ctx
+                        .db_error("processing a batch", &e, &mut self.backoff, shutdown)
+                        .await
+                        .is_none()
+                    {
+                        break;
+                    }
+                    self.reload_resume = !matches!(e, StoreError::LeaseExpired { .. });
+                }
+            }
+        }
+    }
+
+    /// Starts a due scheduled retrain in the background (not with `--once`, and not while
+    /// the previous one runs).
+    fn start_due_retrain(&mut self, ctx: &Arc<WorkerCtx>, shutdown: &Shutdown) {
+        if !self.retrain_due || ctx.once {
+            return;
+        }
+        self.retrain_due = false;
+        if self.training.as_ref().is_some_and(|h| !h.is_finished()) {
+            tracing::warn!(source = %ctx.key, "scheduled retrain skipped: the previous one is still running");
+        } else {
+            self.training = Some(tokio::spawn(background_retrain(
+                ctx.clone(),
+                shutdown.clone(),
+            )));
+        }
+    }
+
+    /// One sweep (with the feedback harvest before it) or one follow batch: the number of
+    /// documents read and whether it was the sweep.
+    async fn step(
+        &mut self,
+        ctx: &WorkerCtx,
+        model: &Arc<HostModel>,
+        sweep_now: bool,
+    ) -> Result<(usize, bool), StoreError> {
+        let cfg = &ctx.config;
+        if !sweep_now {
+            return process_batch(ctx, &mut self.resume, model)
+                .await
+                .map(|n| (n, false));
+        }
+        if let Err(e) = ctx.harvest_feedback(model).await {
+            tracing::warn!(source = %ctx.key, "picking up feedback: {}", cfg.mongo.scrub(&e.to_string()));
+        }
+        let n = sweep_once(ctx, &self.resume, model).await?;
+        if n < cfg.batch_size as usize {
+            self.sweep_due = Instant::now() + cfg.sweep_interval;
+        }
+        Ok((n, true))
+    }
+
+    /// After a successful step: health, session passes, and what comes next.
+    async fn after_step(
+        &mut self,
+        ctx: &WorkerCtx,
+        model: &Arc<HostModel>,
+        n: usize,
+        swept: bool,
+        follow_upper: chrono::DateTime<Utc>,
+    ) -> Next {
+        let full = n >= ctx.config.batch_size as usize;
+        ctx.wstate.set_error(None);
+        if self.backoff.failures > 0 {
+            tracing::info!(source = %ctx.key, "MongoDB reachable again; continuing from the resume point");
+        }
+        self.backoff.reset();
+        if !swept {
+            self.scored_through = if full {
+                self.scored_through.max(chrono_dt(self.resume.dt))
+            } else {
+                follow_upper
+            };
+        }
+        if full {
+            return Next::Continue; // backlog: next batch right away
+        }
+        if swept {
+            session_pass::run_pass(ctx, model, self.scored_through, false).await;
+            // The sweep is done for now; the follow query runs next (never two sweeps in a
+            // row), so a sweep never delays the backlog or new documents.
+            if self.backlog_done {
+                self.swept_after_backlog = true;
+            }
+            return Next::Continue;
+        }
+        self.backlog_done = true;
+        if !ctx.once {
+            return Next::Wait;
+        }
+        if self.swept_after_backlog {
+            // Backlog followed, then swept behind it once: end of input, so every open
+            // session is complete.
+            session_pass::run_pass(ctx, model, self.scored_through, true).await;
+            return Next::Stop;
+        }
+        self.sweep_due = Instant::now();
+        Next::Continue
+    }
 }
 
 fn chrono_dt(t: mongodb::bson::DateTime) -> chrono::DateTime<Utc> {

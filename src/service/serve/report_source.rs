@@ -157,81 +157,13 @@ pub async fn report_data(
     let mut points: Vec<ReportPoint> = Vec::new();
     let mut threat_items: Vec<(String, String, String)> = Vec::new();
     for src in &sources {
-        let host = label(src);
-        let err = |e: mongodb::error::Error| ReportSourceError::Mongo {
-            source_key: src.key(),
-            message: cfg.mongo.scrub(&e.to_string()),
-        };
-        let hostname_field = cfg.hostname_field_of(&src.collection);
-        let datetime_field = cfg.datetime_field_of(&src.collection);
-        let message_field = cfg.message_field_of(&src.collection);
-        let filter = doc! {
-            hostname_field: &src.hostname,
-            datetime_field: { "$gte": bson_dt(q.since) },
-            "anomaly_score": { "$exists": true },
-        };
-        // A structured collection's message is its first event's (whole documents read).
-        let spec = cfg.spec(&src.collection);
-        let profile = spec
-            .profile
-            .map(|k| crate::profile::Profile::new(k, spec.profile_options.clone()));
-        let coll = db.collection::<Document>(&src.collection);
-        let mut find = coll
-            .find(filter)
-            .sort(doc! { datetime_field: -1 })
-            .limit(i64::try_from(max).unwrap_or(i64::MAX))
-            .batch_size(10_000);
-        if profile.is_none() {
-            find = find.projection(doc! {
-                datetime_field: 1,
-                message_field: 1,
-                "anomaly_score": 1,
-                "is_anomaly": 1,
-                "lad_threat": 1,
-                "lad_severity": 1,
-            });
+        let mut found = read_scored(&db, cfg, src, q.since, max).await?;
+        for p in &mut found {
+            p.0.host = label(src);
         }
-        let mut cursor = find.await.map_err(err)?;
-        while let Some(d) = cursor.try_next().await.map_err(err)? {
-            let Some(score) = d.get("anomaly_score").and_then(as_f64) else {
-                continue;
-            };
-            let is_anomaly = d
-                .get("is_anomaly")
-                .and_then(as_flag)
-                .unwrap_or(score >= cfg.model_params_of(&src.collection).threshold());
-            let time = match get_path(&d, datetime_field) {
-                Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
-                _ => None,
-            };
-            let message = match (is_anomaly, &profile, get_path(&d, message_field)) {
-                (false, _, _) => String::new(),
-                (true, Some(p), _) => {
-                    let mut stats = crate::profile::ProfileStats::default();
-                    crate::service::doc::events_of(&d, p, &src.hostname, None, &mut stats)
-                        .ok()
-                        .and_then(|evs| evs.into_iter().next())
-                        .map(|e| cut(&e.message, MAX_REPORT_MESSAGE))
-                        .unwrap_or_default()
-                }
-                (true, None, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
-                _ => String::new(),
-            };
-            if let (true, Ok(t), Ok(s)) = (
-                is_anomaly,
-                d.get_str("lad_threat"),
-                d.get_str("lad_severity"),
-            ) {
-                threat_items.push((t.to_string(), s.to_string(), message.clone()));
-            }
-            points.push(ReportPoint {
-                host: host.clone(),
-                time,
-                seq: 0,
-                score,
-                is_anomaly,
-                message,
-            });
+        for (point, threat) in found {
+            threat_items.extend(threat);
+            points.push(point);
         }
         keep_newest(&mut points, max);
     }
@@ -239,16 +171,7 @@ pub async fn report_data(
     for (i, p) in points.iter_mut().enumerate() {
         p.seq = i + 1;
     }
-    let mut models = Vec::new();
-    for src in &sources {
-        let dir = cfg.model_dir(src);
-        match read_model_info(&dir) {
-            Ok(info) => models.push((label(src), info)),
-            Err(e) => {
-                tracing::warn!(source = %src.key(), "no model facts in the report: {e}")
-            }
-        }
-    }
+    let models = model_facts(cfg, &sources, label);
     let fleet_events = fleet_events(&db, cfg, &sources, q.since)
         .await
         .unwrap_or_else(|e| {
@@ -277,6 +200,132 @@ pub async fn report_data(
         points,
         models,
     })
+}
+
+/// The newest `max` scored documents of one source since `since`, each as a report point
+/// (host left empty for the caller to label) and, for an anomaly with a threat type, its
+/// `(threat, severity, message)`.
+async fn read_scored(
+    db: &mongodb::Database,
+    cfg: &ServiceConfig,
+    src: &LogSource,
+    since: DateTime<Utc>,
+    max: usize,
+) -> Result<Vec<(ReportPoint, Option<(String, String, String)>)>, ReportSourceError> {
+    let err = |e: mongodb::error::Error| ReportSourceError::Mongo {
+        source_key: src.key(),
+        message: cfg.mongo.scrub(&e.to_string()),
+    };
+    let hostname_field = cfg.hostname_field_of(&src.collection);
+    let datetime_field = cfg.datetime_field_of(&src.collection);
+    let message_field = cfg.message_field_of(&src.collection);
+    let filter = doc! {
+        hostname_field: &src.hostname,
+        datetime_field: { "$gte": bson_dt(since) },
+        "anomaly_score": { "$exists": true },
+    };
+    // A structured collection's message is its first event's (whole documents read).
+    let spec = cfg.spec(&src.collection);
+    let profile = spec
+        .profile
+        .map(|k| crate::profile::Profile::new(k, spec.profile_options.clone()));
+    let coll = db.collection::<Document>(&src.collection);
+    let mut find = coll
+        .find(filter)
+        .sort(doc! { datetime_field: -1 })
+        .limit(i64::try_from(max).unwrap_or(i64::MAX))
+        .batch_size(10_000);
+    if profile.is_none() {
+        find = find.projection(doc! {
+            datetime_field: 1,
+            message_field: 1,
+            "anomaly_score": 1,
+            "is_anomaly": 1,
+            "lad_threat": 1,
+            "lad_severity": 1,
+        });
+    }
+    let threshold = cfg.model_params_of(&src.collection).threshold();
+    let mut out = Vec::new();
+    let mut cursor = find.await.map_err(err)?;
+    while let Some(d) = cursor.try_next().await.map_err(err)? {
+        let Some(score) = d.get("anomaly_score").and_then(as_f64) else {
+            continue;
+        };
+        let is_anomaly = d
+            .get("is_anomaly")
+            .and_then(as_flag)
+            .unwrap_or(score >= threshold);
+        let time = match get_path(&d, datetime_field) {
+            Some(Bson::DateTime(t)) => DateTime::from_timestamp_millis(t.timestamp_millis()),
+            _ => None,
+        };
+        let message = if is_anomaly {
+            message_of(&d, profile.as_ref(), &src.hostname, message_field)
+        } else {
+            String::new()
+        };
+        let threat = match (
+            is_anomaly,
+            d.get_str("lad_threat"),
+            d.get_str("lad_severity"),
+        ) {
+            (true, Ok(t), Ok(s)) => Some((t.to_string(), s.to_string(), message.clone())),
+            _ => None,
+        };
+        let point = ReportPoint {
+            host: String::new(),
+            time,
+            seq: 0,
+            score,
+            is_anomaly,
+            message,
+        };
+        out.push((point, threat));
+    }
+    Ok(out)
+}
+
+/// An anomaly's message in the report: a structured document's first event's message, or
+/// the message field, cut to [`MAX_REPORT_MESSAGE`].
+fn message_of(
+    d: &Document,
+    profile: Option<&crate::profile::Profile>,
+    hostname: &str,
+    message_field: &str,
+) -> String {
+    match (profile, get_path(d, message_field)) {
+        (Some(p), _) => {
+            let mut stats = crate::profile::ProfileStats::default();
+            crate::service::doc::events_of(d, p, hostname, None, &mut stats)
+                .ok()
+                .and_then(|evs| evs.into_iter().next())
+                .map(|e| cut(&e.message, MAX_REPORT_MESSAGE))
+                .unwrap_or_default()
+        }
+        (None, Some(Bson::String(m))) => cut(m, MAX_REPORT_MESSAGE),
+        _ => String::new(),
+    }
+}
+
+/// The saved model facts of each source (a source without a readable model is logged and
+/// left out).
+fn model_facts(
+    cfg: &ServiceConfig,
+    sources: &[&LogSource],
+    label: impl Fn(&LogSource) -> String,
+) -> Vec<(String, crate::model::ModelInfo)> {
+    let mut models = Vec::new();
+    for src in sources {
+        let dir = cfg.model_dir(src);
+        match read_model_info(&dir) {
+            Ok(info) => models.push((label(src), info)),
+            Err(e) => {
+                tracing::warn!(source = %src.key(), "no model facts in the report: {e}")
+            }
+        }
+    }
+    models
 }
 
 /// Raised fleet events of the reported collections seen since `since`, newest first.
